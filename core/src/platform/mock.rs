@@ -1,0 +1,1 @@
+//! Mock platform (filled in below).

@@ -1,0 +1,208 @@
+//! The QGA command set: names and per-command flags, in QAPI schema order.
+//!
+//! This is the bottom layer that both the dispatcher and the platform traits
+//! refer to. `guest-info` lists commands in the **reverse** of this order
+//! (protocol notes 3.2), as qemu-ga does.
+
+/// Every command this agent knows, in qemu-ga's schema registration order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[allow(missing_docs)] // each variant is the command of the same name
+pub enum Command {
+    GuestSyncDelimited,
+    GuestSync,
+    GuestPing,
+    GuestGetTime,
+    GuestSetTime,
+    GuestInfo,
+    GuestShutdown,
+    GuestFileOpen,
+    GuestFileClose,
+    GuestFileRead,
+    GuestFileWrite,
+    GuestFileSeek,
+    GuestFileFlush,
+    GuestFsfreezeStatus,
+    GuestFsfreezeFreeze,
+    GuestFsfreezeFreezeList,
+    GuestFsfreezeThaw,
+    GuestFstrim,
+    GuestSuspendDisk,
+    GuestSuspendRam,
+    GuestSuspendHybrid,
+    GuestNetworkGetInterfaces,
+    GuestGetVcpus,
+    GuestSetVcpus,
+    GuestGetFsinfo,
+    GuestSetUserPassword,
+    GuestGetMemoryBlocks,
+    GuestSetMemoryBlocks,
+    GuestGetMemoryBlockInfo,
+    GuestExecStatus,
+    GuestExec,
+    GuestGetHostName,
+    GuestGetUsers,
+    GuestGetTimezone,
+    GuestGetOsinfo,
+}
+
+/// Static facts about one command.
+#[derive(Clone, Copy, Debug)]
+pub struct CommandInfo {
+    /// The wire name, e.g. `"guest-file-open"`.
+    pub name: &'static str,
+    /// The command.
+    pub command: Command,
+    /// `false` for commands that send no reply on success (shutdown, suspend).
+    pub success_response: bool,
+    /// May run while filesystems are frozen (protocol notes 4.5).
+    pub frozen_safe: bool,
+    /// Answered by the core itself, whatever the platform supports.
+    pub builtin: bool,
+}
+
+const fn info(name: &'static str, command: Command) -> CommandInfo {
+    CommandInfo { name, command, success_response: true, frozen_safe: false, builtin: false }
+}
+
+const fn no_reply(name: &'static str, command: Command) -> CommandInfo {
+    CommandInfo { success_response: false, ..info(name, command) }
+}
+
+const fn safe_builtin(name: &'static str, command: Command) -> CommandInfo {
+    CommandInfo { frozen_safe: true, builtin: true, ..info(name, command) }
+}
+
+const fn frozen_safe(name: &'static str, command: Command) -> CommandInfo {
+    CommandInfo { frozen_safe: true, ..info(name, command) }
+}
+
+use Command::*;
+
+/// The command table, in schema order. One row per command; the dispatcher,
+/// `guest-info` and the filters are all driven from here.
+pub static COMMANDS: [CommandInfo; 35] = [
+    safe_builtin("guest-sync-delimited", GuestSyncDelimited),
+    safe_builtin("guest-sync", GuestSync),
+    safe_builtin("guest-ping", GuestPing),
+    info("guest-get-time", GuestGetTime),
+    info("guest-set-time", GuestSetTime),
+    safe_builtin("guest-info", GuestInfo),
+    no_reply("guest-shutdown", GuestShutdown),
+    info("guest-file-open", GuestFileOpen),
+    info("guest-file-close", GuestFileClose),
+    info("guest-file-read", GuestFileRead),
+    info("guest-file-write", GuestFileWrite),
+    info("guest-file-seek", GuestFileSeek),
+    info("guest-file-flush", GuestFileFlush),
+    frozen_safe("guest-fsfreeze-status", GuestFsfreezeStatus),
+    info("guest-fsfreeze-freeze", GuestFsfreezeFreeze),
+    info("guest-fsfreeze-freeze-list", GuestFsfreezeFreezeList),
+    frozen_safe("guest-fsfreeze-thaw", GuestFsfreezeThaw),
+    info("guest-fstrim", GuestFstrim),
+    no_reply("guest-suspend-disk", GuestSuspendDisk),
+    no_reply("guest-suspend-ram", GuestSuspendRam),
+    no_reply("guest-suspend-hybrid", GuestSuspendHybrid),
+    info("guest-network-get-interfaces", GuestNetworkGetInterfaces),
+    info("guest-get-vcpus", GuestGetVcpus),
+    info("guest-set-vcpus", GuestSetVcpus),
+    info("guest-get-fsinfo", GuestGetFsinfo),
+    info("guest-set-user-password", GuestSetUserPassword),
+    info("guest-get-memory-blocks", GuestGetMemoryBlocks),
+    info("guest-set-memory-blocks", GuestSetMemoryBlocks),
+    info("guest-get-memory-block-info", GuestGetMemoryBlockInfo),
+    info("guest-exec-status", GuestExecStatus),
+    info("guest-exec", GuestExec),
+    info("guest-get-host-name", GuestGetHostName),
+    info("guest-get-users", GuestGetUsers),
+    info("guest-get-timezone", GuestGetTimezone),
+    info("guest-get-osinfo", GuestGetOsinfo),
+];
+
+impl Command {
+    /// Looks a command up by its wire name.
+    pub fn from_name(name: &[u8]) -> Option<Command> {
+        COMMANDS.iter().find(|c| c.name.as_bytes() == name).map(|c| c.command)
+    }
+
+    /// The table row of this command.
+    pub fn info(self) -> &'static CommandInfo {
+        // The table is in enum order; `index` is always in range.
+        &COMMANDS[self.index()]
+    }
+
+    /// Position in [`COMMANDS`].
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The wire name.
+    pub fn name(self) -> &'static str {
+        self.info().name
+    }
+}
+
+/// A set of commands, one bit each (used for block and allow lists).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct CommandSet(u64);
+
+impl CommandSet {
+    /// The empty set.
+    pub const EMPTY: CommandSet = CommandSet(0);
+
+    /// Adds `cmd`.
+    pub fn insert(&mut self, cmd: Command) {
+        self.0 |= 1 << cmd.index();
+    }
+
+    /// Whether `cmd` is in the set.
+    pub fn contains(self, cmd: Command) -> bool {
+        self.0 & (1 << cmd.index()) != 0
+    }
+
+    /// Whether the set is empty.
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_is_in_enum_order_and_has_the_35_seed_commands() {
+        assert_eq!(COMMANDS.len(), 35);
+        for (i, row) in COMMANDS.iter().enumerate() {
+            assert_eq!(row.command.index(), i, "{}", row.name);
+            assert_eq!(Command::from_name(row.name.as_bytes()), Some(row.command));
+        }
+    }
+
+    #[test]
+    fn frozen_safe_set_matches_qemu_ga() {
+        let safe: heapless::Vec<&str, 8> =
+            COMMANDS.iter().filter(|c| c.frozen_safe).map(|c| c.name).collect();
+        assert_eq!(
+            safe.as_slice(),
+            [
+                "guest-sync-delimited",
+                "guest-sync",
+                "guest-ping",
+                "guest-info",
+                "guest-fsfreeze-status",
+                "guest-fsfreeze-thaw"
+            ]
+        );
+    }
+
+    #[test]
+    fn command_set_membership() {
+        let mut s = CommandSet::EMPTY;
+        assert!(s.is_empty());
+        s.insert(Command::GuestGetOsinfo);
+        assert!(s.contains(Command::GuestGetOsinfo));
+        assert!(!s.contains(Command::GuestPing));
+    }
+}
