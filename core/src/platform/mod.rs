@@ -22,6 +22,7 @@ mod error;
 #[cfg(any(test, feature = "mock"))]
 pub mod mock;
 pub mod memfs;
+pub use memfs::MemFs;
 mod types;
 
 pub use error::{Error, Message, Result, UNSUPPORTED_TEXT};

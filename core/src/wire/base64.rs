@@ -1,0 +1,158 @@
+//! Streaming base64 decoding of argument strings (`buf-b64`, `input-data`,
+//! `password`), as lenient as qemu-ga's (protocol notes 3.0): only
+//! `A-Z a-z 0-9 + / =` and LF are allowed; LF is skipped anywhere (Proxmox
+//! sends 76-column lines); a final partial quad decodes what it can.
+
+/// Decodes base64 text fed in pieces of any size.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Decoder {
+    quad: [u8; 4],
+    /// Characters in the current quad, padding included.
+    n: u8,
+    /// Data characters in the current quad.
+    data: u8,
+    padded: bool,
+    invalid: bool,
+}
+
+/// qemu-ga's text for a character outside the alphabet.
+pub const INVALID_TEXT: &str = "Base64 data contains invalid characters";
+
+const INVALID: u8 = 0xFF;
+const PAD: u8 = 0xFE;
+const SKIP: u8 = 0xFD;
+
+const TABLE: [u8; 256] = {
+    let mut t = [INVALID; 256];
+    let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut i = 0;
+    while i < 64 {
+        t[alphabet[i] as usize] = i as u8;
+        i += 1;
+    }
+    t[b'=' as usize] = PAD;
+    t[b'\n' as usize] = SKIP;
+    t
+};
+
+impl Decoder {
+    /// A decoder at the start of a value.
+    pub const fn new() -> Decoder {
+        Decoder { quad: [0; 4], n: 0, data: 0, padded: false, invalid: false }
+    }
+
+    /// Whether a character outside the alphabet was seen.
+    pub fn is_invalid(&self) -> bool {
+        self.invalid
+    }
+
+    /// Decodes `text`, calling `out` with pieces of at most 192 bytes.
+    pub fn feed<E>(&mut self, text: &[u8], out: &mut impl FnMut(&[u8]) -> Result<(), E>) -> Result<(), E> {
+        let mut buf = [0u8; 192];
+        let mut len = 0;
+        for &c in text {
+            if let Some(bytes) = self.char(c) {
+                let (b, n) = bytes;
+                buf[len..len + n].copy_from_slice(&b[..n]);
+                len += n;
+                if len + 3 > buf.len() {
+                    out(&buf[..len])?;
+                    len = 0;
+                }
+            }
+        }
+        if len > 0 {
+            out(&buf[..len])?;
+        }
+        Ok(())
+    }
+
+    /// Ends the value: decodes a final partial quad.
+    pub fn finish<E>(&mut self, out: &mut impl FnMut(&[u8]) -> Result<(), E>) -> Result<(), E> {
+        let (b, n) = self.flush_quad();
+        *self = Decoder { invalid: self.invalid, ..Decoder::new() };
+        if n > 0 {
+            out(&b[..n])?;
+        }
+        Ok(())
+    }
+
+    /// Feeds one character; returns decoded bytes when a quad completes.
+    fn char(&mut self, c: u8) -> Option<([u8; 3], usize)> {
+        match TABLE[c as usize] {
+            SKIP => None,
+            INVALID => {
+                self.invalid = true;
+                None
+            }
+            PAD => {
+                self.padded = true;
+                self.n += 1;
+                (self.n == 4).then(|| self.flush_quad())
+            }
+            v => {
+                if self.padded {
+                    // Data after padding starts a new quad (concatenated base64).
+                    let _ = self.flush_quad();
+                }
+                self.quad[self.n as usize] = v;
+                self.n += 1;
+                self.data += 1;
+                (self.n == 4).then(|| self.flush_quad())
+            }
+        }
+    }
+
+    fn flush_quad(&mut self) -> ([u8; 3], usize) {
+        let q = self.quad;
+        let v = (q[0] as u32) << 18 | (q[1] as u32) << 12 | (q[2] as u32) << 6 | q[3] as u32;
+        let produced = match self.data {
+            0 | 1 => 0,
+            d => d as usize - 1,
+        };
+        self.quad = [0; 4];
+        (self.n, self.data, self.padded) = (0, 0, false);
+        ([(v >> 16) as u8, (v >> 8) as u8, v as u8], produced)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::vec::Vec;
+
+    fn decode(pieces: &[&[u8]]) -> (Vec<u8>, bool) {
+        let mut d = Decoder::new();
+        let mut v = Vec::new();
+        let mut push = |b: &[u8]| -> Result<(), ()> {
+            v.extend_from_slice(b);
+            Ok(())
+        };
+        for p in pieces {
+            let _ = d.feed(p, &mut push);
+        }
+        let _ = d.finish(&mut push);
+        (v, d.is_invalid())
+    }
+
+    #[test]
+    fn decodes_any_split() {
+        assert_eq!(decode(&[b"aGVsbG8="]), (b"hello".to_vec(), false));
+        assert_eq!(decode(&[b"aG", b"VsbG", b"8", b"="]), (b"hello".to_vec(), false));
+        assert_eq!(decode(&[b"aGVs\nbG8=\n"]), (b"hello".to_vec(), false));
+        assert_eq!(decode(&[b"aGU="]), (b"he".to_vec(), false));
+        assert_eq!(decode(&[b""]), (Vec::new(), false));
+    }
+
+    #[test]
+    fn partial_final_quad_decodes_what_it_can() {
+        assert_eq!(decode(&[b"aGVsbG8"]), (b"hello".to_vec(), false));
+    }
+
+    #[test]
+    fn rejects_characters_outside_the_alphabet() {
+        assert!(decode(&[b"aGV sbG8="]).1);
+        assert!(decode(&[b"aGV\rsbG8="]).1);
+        assert!(decode(&[b"aGV-sbG8="]).1);
+    }
+}
