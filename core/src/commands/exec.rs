@@ -105,7 +105,7 @@ fn output<P: Platform, W: Write>(cx: &mut Cx<'_, P, W>, pid: i64, s: OutputStrea
         OutputStream::Stderr => ("err-data", "err-truncated"),
     };
     cx.w.key(data_key);
-    cx.w.raw(b"\"");
+    cx.w.open_str();
     let mut off = 0u64;
     while off < c.len {
         let want = (c.len - off).min(cx.scratch.len() as u64) as usize;
@@ -116,7 +116,7 @@ fn output<P: Platform, W: Write>(cx: &mut Cx<'_, P, W>, pid: i64, s: OutputStrea
         cx.w.base64_chunk(&cx.scratch[..n]);
         off += n as u64;
     }
-    cx.w.raw(b"\"");
+    cx.w.close_str();
     cx.w.key(flag_key);
     cx.w.bool(c.truncated);
     Ok(())

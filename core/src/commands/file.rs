@@ -91,9 +91,9 @@ pub fn read<'a, P: Platform, W: Write>(cx: &mut Cx<'_, P, W>, a: &mut Args<'a, '
     }
     cx.w.open_object();
     cx.w.key("buf-b64");
-    cx.w.raw(b"\"");
+    cx.w.open_str();
     let (total, eof) = stream_read(cx, handle, count as u64)?;
-    cx.w.raw(b"\"");
+    cx.w.close_str();
     cx.w.key("count");
     cx.w.uint(total);
     cx.w.key("eof");

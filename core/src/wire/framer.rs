@@ -456,7 +456,8 @@ impl<const N: usize> Framer<N> {
             Esc::None => {}
         }
         if self.high_surrogate && b != b'\\' {
-            return self.grammar_error(ParseErrorKind::InvalidEscape);
+            self.high_surrogate = false;
+            let _ = self.grammar_error(ParseErrorKind::InvalidEscape);
         }
         match b {
             _ if self.utf8.pending() || b >= 0x80 => self.utf8_byte(b),

@@ -181,6 +181,17 @@ impl<'a, W: Write> ReplyWriter<'a, W> {
         self.value_done();
     }
 
+    /// Opens a string whose content is streamed with [`Self::base64_chunk`].
+    pub fn open_str(&mut self) {
+        self.raw(b"\"");
+    }
+
+    /// Closes a string opened with [`Self::open_str`].
+    pub fn close_str(&mut self) {
+        self.raw(b"\"");
+        self.value_done();
+    }
+
     /// A signed integer.
     pub fn int(&mut self, v: i64) {
         let mut buf = [0u8; 20];

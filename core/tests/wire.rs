@@ -1,0 +1,130 @@
+//! Golden request/reply pairs: every line as qemu-ga's reply would read,
+//! except where the README's compatibility section says otherwise.
+
+mod common;
+use common::run;
+
+/// `case!(name: input => expected output)`.
+macro_rules! case {
+    ($name:ident: $input:expr => $output:expr) => {
+        #[test]
+        fn $name() {
+            assert_eq!(run($input), $output);
+        }
+    };
+}
+
+case!(ping: br#"{"execute":"guest-ping"}"# => "{\"return\": {}}\n");
+case!(ping_with_empty_arguments: br#"{"execute":"guest-ping","arguments":{}}"# => "{\"return\": {}}\n");
+case!(sync_echoes_id: br#"{"execute":"guest-sync", "arguments":{"id":1700000000123}}"# => "{\"return\": 1700000000123}\n");
+case!(sync_delimited_has_sentinel: br#"{"execute":"guest-sync-delimited","arguments":{"id":7}}"# => "\u{FFFD}{\"return\": 7}\n");
+case!(sync_delimited_error_has_no_sentinel: br#"{"execute":"guest-sync-delimited"}"# =>
+    "{\"error\": {\"class\": \"GenericError\", \"desc\": \"Parameter 'id' is missing\"}}\n");
+case!(flush_byte_is_silent: b"\xff\xff{\"execute\":\"guest-ping\"}" => "{\"return\": {}}\n");
+case!(flush_byte_drops_partial_request: b"{\"execute\":\"guest-sy\xff{\"execute\":\"guest-ping\"}" => "{\"return\": {}}\n");
+case!(id_is_echoed_any_type: br#"{"execute":"guest-sync","arguments":{"id":123},"id":[1,{"a":null}]}"# =>
+    "{\"return\": 123, \"id\": [1, {\"a\": null}]}\n");
+case!(id_on_errors_after_the_error: br#"{"execute":"guest-nope","id":5}"# =>
+    "{\"error\": {\"class\": \"CommandNotFound\", \"desc\": \"The command guest-nope has not been found\"}, \"id\": 5}\n");
+case!(id_string_is_reescaped: br#"{"execute":"guest-ping","id":"\u00e9\/x"}"# => "{\"return\": {}, \"id\": \"\\u00E9/x\"}\n");
+case!(pipelined_requests: b"{\"execute\":\"guest-sync-delimited\",\"arguments\":{\"id\":9}}\n{\"execute\":\"guest-ping\",\"arguments\":{}}\n" =>
+    "\u{FFFD}{\"return\": 9}\n{\"return\": {}}\n");
+case!(no_separator_needed: br#"{"execute":"guest-ping"}{"execute":"guest-ping"}"# => "{\"return\": {}}\n{\"return\": {}}\n");
+case!(single_quotes_accepted: b"{'execute':'guest-sync','arguments':{'id':3}}" => "{\"return\": 3}\n");
+
+// ---- envelope errors (notes 2.1)
+case!(not_an_object: b"[1] " => "{\"error\": {\"class\": \"GenericError\", \"desc\": \"QMP input must be a JSON object\"}}\n");
+case!(scalar_needs_terminator: b"123" => "");
+case!(scalar_with_terminator: b"123 " => "{\"error\": {\"class\": \"GenericError\", \"desc\": \"QMP input must be a JSON object\"}}\n");
+case!(lacks_execute: br#"{"arguments":{}}"# => "{\"error\": {\"class\": \"GenericError\", \"desc\": \"QMP input lacks member 'execute'\"}}\n");
+case!(execute_not_string: br#"{"execute":1}"# => "{\"error\": {\"class\": \"GenericError\", \"desc\": \"QMP input member 'execute' must be a string\"}}\n");
+case!(arguments_not_object: br#"{"execute":"guest-ping","arguments":[]}"# =>
+    "{\"error\": {\"class\": \"GenericError\", \"desc\": \"QMP input member 'arguments' must be an object\"}}\n");
+case!(exec_oob_unexpected: br#"{"exec-oob":"guest-ping"}"# =>
+    "{\"error\": {\"class\": \"GenericError\", \"desc\": \"QMP input member 'exec-oob' is unexpected\"}}\n");
+case!(duplicate_key: br#"{"execute":"guest-ping","execute":"guest-ping"}"# =>
+    "{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error, duplicate key\"}}\n");
+
+// ---- lexical and grammar errors (notes 1.5, 1.6)
+case!(stray_byte_then_recovery: b"\x01{\"execute\":\"guest-ping\"}" =>
+    "{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error, stray '\\u0001'\"}}\n{\"return\": {}}\n");
+case!(stray_fe_is_replacement_char: b"\xfe{\"execute\":\"guest-ping\"}" =>
+    "{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error, stray '\\uFFFD'\"}}\n{\"return\": {}}\n");
+case!(tab_inside_string: b"{\"execute\":\"guest-ping\t\"}\n{\"execute\":\"guest-ping\"}" =>
+    "{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error, stray '\\t'\"}}\n{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error, expecting value\"}}\n{\"return\": {}}\n");
+case!(invalid_keyword: br#"{"execute":tru}"# => "{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error, invalid keyword 'tru'\"}}\n");
+case!(missing_colon: br#"{"execute" "guest-ping"}"# => "{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error, missing : in object pair\"}}\n");
+case!(stray_closer: b"}" => "{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error, expecting value\"}}\n");
+case!(trailing_comma: br#"{"execute":"guest-ping",}"# => "{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error, key is not a string in object\"}}\n");
+case!(separator_in_list: br#"[1 2]"# => "{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error, expected separator in list\"}}\n");
+case!(leading_zero: b"01 " => "{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error, stray '1'\"}}\n");
+case!(invalid_utf8: b"{\"execute\":\"\xc3\x28\"}" => "{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error, invalid UTF-8 sequence in string\"}}\n");
+case!(invalid_escape: br#"{"execute":"\q"}"# => "{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error, invalid escape sequence in string\"}}\n");
+case!(lone_surrogate: br#"{"execute":"\ud800"}"# => "{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error, invalid escape sequence in string\"}}\n");
+
+// ---- limits: one error, the rest of the value skipped, next request fine
+case!(too_deep: &[&b"["[..]; 100].concat()[..].iter().chain([&b"]"[..]; 100].concat().iter()).chain(br#"{"execute":"guest-ping"}"#.iter()).copied().collect::<Vec<u8>>() =>
+    "{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON nesting depth limit exceeded\"}}\n{\"return\": {}}\n");
+case!(too_large: &[&br#"{"execute":"guest-ping","arguments":{"x":""#[..], &[b'a'; 2000], b"\"}}{\"execute\":\"guest-ping\"}"].concat() =>
+    "{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON token size limit exceeded\"}}\n{\"return\": {}}\n");
+
+// ---- dispatch and argument errors (notes 2.4, 2.5)
+case!(unknown_argument: br#"{"execute":"guest-ping","arguments":{"foo":42}}"# =>
+    "{\"error\": {\"class\": \"GenericError\", \"desc\": \"Parameter 'foo' is unexpected\"}}\n");
+case!(wrong_type: br#"{"execute":"guest-sync","arguments":{"id":"x"}}"# =>
+    "{\"error\": {\"class\": \"GenericError\", \"desc\": \"Invalid parameter type for 'id', expected: integer\"}}\n");
+case!(float_is_not_int: br#"{"execute":"guest-sync","arguments":{"id":1.0}}"# =>
+    "{\"error\": {\"class\": \"GenericError\", \"desc\": \"Invalid parameter type for 'id', expected: integer\"}}\n");
+case!(whence_alternate: br#"{"execute":"guest-file-seek","arguments":{"handle":1,"offset":0,"whence":null}}"# =>
+    "{\"error\": {\"class\": \"GenericError\", \"desc\": \"Invalid parameter type for 'whence', expected: GuestFileWhence\"}}\n");
+case!(whence_bad_name: br#"{"execute":"guest-file-seek","arguments":{"handle":1,"offset":0,"whence":"top"}}"# =>
+    "{\"error\": {\"class\": \"GenericError\", \"desc\": \"Parameter 'whence' does not accept value 'top'\"}}\n");
+case!(whence_bad_code: br#"{"execute":"guest-file-seek","arguments":{"handle":1,"offset":0,"whence":7}}"# =>
+    "{\"error\": {\"class\": \"GenericError\", \"desc\": \"invalid whence code 7\"}}\n");
+case!(nested_parameter_name: br#"{"execute":"guest-set-vcpus","arguments":{"vcpus":[{"logical-id":0}]}}"# =>
+    "{\"error\": {\"class\": \"GenericError\", \"desc\": \"Parameter 'vcpus[0].online' is missing\"}}\n");
+case!(capture_output_type: br#"{"execute":"guest-exec","arguments":{"path":"x","capture-output":1}}"# =>
+    "{\"error\": {\"class\": \"GenericError\", \"desc\": \"Invalid parameter type for 'capture-output', expected: GuestExecCaptureOutput\"}}\n");
+case!(bad_open_mode: br#"{"execute":"guest-file-open","arguments":{"path":"/a","mode":"rw"}}"# =>
+    "{\"error\": {\"class\": \"GenericError\", \"desc\": \"invalid file open mode 'rw'\"}}\n");
+case!(read_count_limit: br#"{"execute":"guest-file-read","arguments":{"handle":1,"count":50331649}}"# =>
+    "{\"error\": {\"class\": \"GenericError\", \"desc\": \"value '50331649' is invalid for argument count\"}}\n");
+case!(unknown_handle: br#"{"execute":"guest-file-close","arguments":{"handle":5}}"# =>
+    "{\"error\": {\"class\": \"GenericError\", \"desc\": \"handle '5' has not been found\"}}\n");
+case!(shutdown_bad_mode: br#"{"execute":"guest-shutdown","arguments":{"mode":"off"}}"# =>
+    "{\"error\": {\"class\": \"GenericError\", \"desc\": \"mode is invalid (valid values are: halt|powerdown|reboot\"}}\n");
+case!(shutdown_no_reply: br#"{"execute":"guest-shutdown","id":1}{"execute":"guest-ping"}"# => "{\"return\": {}}\n");
+case!(suspend_error_replies: br#"{"execute":"guest-suspend-ram"}"# =>
+    "{\"error\": {\"class\": \"GenericError\", \"desc\": \"the requested suspend mode is not supported by the guest\"}}\n");
+case!(base64_invalid: br#"{"execute":"guest-file-write","arguments":{"handle":1,"buf-b64":"a b"}}"# =>
+    "{\"error\": {\"class\": \"GenericError\", \"desc\": \"Base64 data contains invalid characters\"}}\n");
+
+// ---- command replies through the mock
+case!(host_name: br#"{"execute":"guest-get-host-name"}"# => "{\"return\": {\"host-name\": \"mock-guest\"}}\n");
+case!(timezone: br#"{"execute":"guest-get-timezone"}"# => "{\"return\": {\"zone\": \"UTC\", \"offset\": 0}}\n");
+case!(vcpus: br#"{"execute":"guest-get-vcpus"}"# =>
+    "{\"return\": [{\"online\": true, \"can-offline\": false, \"logical-id\": 0}, {\"online\": true, \"can-offline\": true, \"logical-id\": 1}]}\n");
+case!(set_vcpus_partial: br#"{"execute":"guest-set-vcpus","arguments":{"vcpus":[{"logical-id":1,"online":false},{"logical-id":0,"online":false}]}}"# =>
+    "{\"return\": 1}\n");
+case!(set_vcpus_first_fails: br#"{"execute":"guest-set-vcpus","arguments":{"vcpus":[{"logical-id":0,"online":false}]}}"# =>
+    "{\"error\": {\"class\": \"GenericError\", \"desc\": \"logical processor #0 can't be offlined\"}}\n");
+case!(users_login_time_is_number: br#"{"execute":"guest-get-users"}"# => "{\"return\": [{\"user\": \"root\", \"login-time\": 1700000000.25}]}\n");
+case!(fstrim: br#"{"execute":"guest-fstrim","arguments":{"minimum":4096}}"# =>
+    "{\"return\": {\"paths\": [{\"path\": \"/\", \"trimmed\": 0, \"minimum\": 4096}]}}\n");
+case!(exec_with_input_echoes: br#"{"execute":"guest-exec","arguments":{"path":"cat","input-data":"aGk=","capture-output":true}}{"execute":"guest-exec-status","arguments":{"pid":100}}{"execute":"guest-exec-status","arguments":{"pid":100}}"# =>
+    "{\"return\": {\"pid\": 100}}\n{\"return\": {\"exited\": true, \"exitcode\": 0, \"out-data\": \"aGk=\", \"out-truncated\": false}}\n{\"error\": {\"class\": \"GenericError\", \"desc\": \"PID 100 does not exist\"}}\n");
+case!(file_round_trip: concat!(
+    r#"{"execute":"guest-file-open","arguments":{"path":"/f","mode":"w+"}}"#,
+    r#"{"execute":"guest-file-write","arguments":{"handle":1000,"buf-b64":"aGVs\nbG8="}}"#,
+    r#"{"execute":"guest-file-seek","arguments":{"handle":1000,"offset":0,"whence":"set"}}"#,
+    r#"{"execute":"guest-file-read","arguments":{"handle":1000,"count":2}}"#,
+    r#"{"execute":"guest-file-read","arguments":{"handle":1000}}"#,
+    r#"{"execute":"guest-file-read","arguments":{"handle":1000}}"#,
+    r#"{"execute":"guest-file-close","arguments":{"handle":1000}}"#).as_bytes() => concat!(
+    "{\"return\": 1000}\n",
+    "{\"return\": {\"count\": 5, \"eof\": false}}\n",
+    "{\"return\": {\"position\": 0, \"eof\": false}}\n",
+    "{\"return\": {\"buf-b64\": \"aGU=\", \"count\": 2, \"eof\": false}}\n",
+    "{\"return\": {\"buf-b64\": \"bGxv\", \"count\": 3, \"eof\": true}}\n",
+    "{\"return\": {\"buf-b64\": \"\", \"count\": 0, \"eof\": true}}\n",
+    "{\"return\": {}}\n"));

@@ -1,0 +1,83 @@
+//! The request path allocates nothing: 10,000 mixed requests (file
+//! writes and reads included) through the agent with a counting global
+//! allocator, after set-up, make zero heap allocations.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use qga_core::platform::mock::MockPlatform;
+use qga_core::Agent;
+
+struct Counting;
+
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
+        // SAFETY: forwarding to the system allocator with the caller's layout.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` came from `alloc` above with this layout.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// A writer that counts reply bytes and lines without storing them.
+#[derive(Default)]
+struct Sink {
+    bytes: usize,
+    lines: usize,
+}
+
+impl embedded_io::ErrorType for Sink {
+    type Error = core::convert::Infallible;
+}
+
+impl embedded_io::Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> Result<usize, Self::Error> {
+        self.bytes += buf.len();
+        self.lines += buf.iter().filter(|&&b| b == b'\n').count();
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> Result<(), Self::Error> {
+        Ok(())
+    }
+}
+
+const REQUESTS: &[&[u8]] = &[
+    b"\xff{\"execute\":\"guest-sync-delimited\",\"arguments\":{\"id\":12345}}",
+    br#"{"execute":"guest-ping","id":{"seq":[1,2,"x"]}}"#,
+    br#"{"execute":"guest-info"}"#,
+    br#"{"execute":"guest-file-open","arguments":{"path":"/f","mode":"w+"}}"#,
+    br#"{"execute":"guest-file-write","arguments":{"handle":1000,"buf-b64":"aGVsbG8gd29y\nbGQ="}}"#,
+    br#"{"execute":"guest-file-seek","arguments":{"handle":1000,"offset":0,"whence":"set"}}"#,
+    br#"{"execute":"guest-file-read","arguments":{"handle":1000,"count":64}}"#,
+    br#"{"execute":"guest-file-close","arguments":{"handle":1000}}"#,
+    br#"{"execute":"guest-exec","arguments":{"path":"cat","arg":["-"],"input-data":"aGk=","capture-output":true}}"#,
+    br#"{"execute":"guest-get-osinfo"}"#,
+    br#"{"execute":"guest-network-get-interfaces"}"#,
+    br#"{"execute":"guest-nope","arguments":{"x":"\u00e9"}}"#,
+    b"{\"execute\":\"guest-ping\",\x01",
+    br#"{"execute":"guest-get-users"}"#,
+];
+
+#[test]
+fn ten_thousand_mixed_requests_allocate_nothing() {
+    let mut agent: Box<Agent<MockPlatform>> = Box::new(Agent::new(MockPlatform::new()));
+    let mut sink = Sink::default();
+    let before = ALLOCATIONS.load(Ordering::SeqCst);
+    for i in 0..10_000 {
+        let req = REQUESTS[i % REQUESTS.len()];
+        let _ = agent.feed(req, &mut sink);
+    }
+    let after = ALLOCATIONS.load(Ordering::SeqCst);
+    assert!(sink.lines >= 10_000, "replies: {}", sink.lines);
+    assert_eq!(after - before, 0, "heap allocations on the request path");
+}
