@@ -62,19 +62,35 @@ pub struct CommandInfo {
 }
 
 const fn info(name: &'static str, command: Command) -> CommandInfo {
-    CommandInfo { name, command, success_response: true, frozen_safe: false, builtin: false }
+    CommandInfo {
+        name,
+        command,
+        success_response: true,
+        frozen_safe: false,
+        builtin: false,
+    }
 }
 
 const fn no_reply(name: &'static str, command: Command) -> CommandInfo {
-    CommandInfo { success_response: false, ..info(name, command) }
+    CommandInfo {
+        success_response: false,
+        ..info(name, command)
+    }
 }
 
 const fn safe_builtin(name: &'static str, command: Command) -> CommandInfo {
-    CommandInfo { frozen_safe: true, builtin: true, ..info(name, command) }
+    CommandInfo {
+        frozen_safe: true,
+        builtin: true,
+        ..info(name, command)
+    }
 }
 
 const fn frozen_safe(name: &'static str, command: Command) -> CommandInfo {
-    CommandInfo { frozen_safe: true, ..info(name, command) }
+    CommandInfo {
+        frozen_safe: true,
+        ..info(name, command)
+    }
 }
 
 use Command::*;
@@ -122,7 +138,10 @@ pub static COMMANDS: [CommandInfo; 35] = [
 impl Command {
     /// Looks a command up by its wire name.
     pub fn from_name(name: &[u8]) -> Option<Command> {
-        COMMANDS.iter().find(|c| c.name.as_bytes() == name).map(|c| c.command)
+        COMMANDS
+            .iter()
+            .find(|c| c.name.as_bytes() == name)
+            .map(|c| c.command)
     }
 
     /// The table row of this command.
@@ -182,8 +201,11 @@ mod tests {
 
     #[test]
     fn frozen_safe_set_matches_qemu_ga() {
-        let safe: heapless::Vec<&str, 8> =
-            COMMANDS.iter().filter(|c| c.frozen_safe).map(|c| c.name).collect();
+        let safe: heapless::Vec<&str, 8> = COMMANDS
+            .iter()
+            .filter(|c| c.frozen_safe)
+            .map(|c| c.name)
+            .collect();
         assert_eq!(
             safe.as_slice(),
             [

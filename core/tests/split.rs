@@ -9,7 +9,8 @@ use proptest::prelude::*;
 
 fn big_write() -> Vec<u8> {
     let b64 = "QUJD".repeat(300); // 900 bytes of data, larger than the 512-byte buffer
-    format!(r#"{{"execute":"guest-file-write","arguments":{{"handle":1,"buf-b64":"{b64}"}}}}"#).into_bytes()
+    format!(r#"{{"execute":"guest-file-write","arguments":{{"handle":1,"buf-b64":"{b64}"}}}}"#)
+        .into_bytes()
 }
 
 fn pieces() -> Vec<Vec<u8>> {

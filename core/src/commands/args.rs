@@ -25,7 +25,11 @@ pub struct Param<'a> {
 impl<'a> Param<'a> {
     /// A plain member.
     pub fn new(name: &'a str) -> Param<'a> {
-        Param { name: name.as_bytes(), index: None, field: None }
+        Param {
+            name: name.as_bytes(),
+            index: None,
+            field: None,
+        }
     }
 }
 
@@ -67,7 +71,9 @@ impl fmt::Display for ArgError<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ArgError::Missing(p) => write!(f, "Parameter '{p}' is missing"),
-            ArgError::InvalidType(p, t) => write!(f, "Invalid parameter type for '{p}', expected: {t}"),
+            ArgError::InvalidType(p, t) => {
+                write!(f, "Invalid parameter type for '{p}', expected: {t}")
+            }
             ArgError::InvalidValue(p, v) => {
                 write!(f, "Parameter '{p}' does not accept value '")?;
                 for c in v.utf8_chunks() {
@@ -149,20 +155,35 @@ impl<'a, 'r> Args<'a, 'r> {
         if crate::wire::envelope::has_duplicate_key(obj) {
             return Err(ArgError::DuplicateKey);
         }
-        Ok(Args { obj, arena, asked: heapless::Vec::new(), list: None })
+        Ok(Args {
+            obj,
+            arena,
+            asked: heapless::Vec::new(),
+            list: None,
+        })
     }
 
     fn param(&self, name: &'static str) -> Param<'a> {
         match self.list {
-            Some((list, i)) => Param { name: list, index: Some(i), field: Some(name) },
-            None => Param { name: name.as_bytes(), index: None, field: None },
+            Some((list, i)) => Param {
+                name: list,
+                index: Some(i),
+                field: Some(name),
+            },
+            None => Param {
+                name: name.as_bytes(),
+                index: None,
+                field: None,
+            },
         }
     }
 
     /// The raw value of `name`, marking it as declared.
     pub fn raw(&mut self, name: &'static str) -> Option<&'a [u8]> {
         let _ = self.asked.push(name);
-        json::members(self.obj).find(|(k, _)| *k == name.as_bytes()).map(|(_, v)| v)
+        json::members(self.obj)
+            .find(|(k, _)| *k == name.as_bytes())
+            .map(|(_, v)| v)
     }
 
     fn required<T>(&mut self, name: &'static str, v: Option<T>) -> ArgResult<'a, T> {
@@ -171,9 +192,12 @@ impl<'a, 'r> Args<'a, 'r> {
 
     /// An optional `int` member.
     pub fn opt_int(&mut self, name: &'static str) -> ArgResult<'a, Option<i64>> {
-        let Some(v) = self.raw(name) else { return Ok(None) };
+        let Some(v) = self.raw(name) else {
+            return Ok(None);
+        };
         let n = json::is_integer(v).then(|| json::parse_i64(v)).flatten();
-        n.map(Some).ok_or(ArgError::InvalidType(self.param(name), "integer"))
+        n.map(Some)
+            .ok_or(ArgError::InvalidType(self.param(name), "integer"))
     }
 
     /// A required `int` member.
@@ -184,9 +208,14 @@ impl<'a, 'r> Args<'a, 'r> {
 
     /// An optional `uint64` member (negative int64 wraps, as in QEMU).
     pub fn opt_u64(&mut self, name: &'static str) -> ArgResult<'a, Option<u64>> {
-        let Some(v) = self.raw(name) else { return Ok(None) };
-        let n = json::is_integer(v).then(|| json::parse_u64(v).or_else(|| json::parse_i64(v).map(|i| i as u64)));
-        n.flatten().map(Some).ok_or(ArgError::ExpectsU64(self.param(name)))
+        let Some(v) = self.raw(name) else {
+            return Ok(None);
+        };
+        let n = json::is_integer(v)
+            .then(|| json::parse_u64(v).or_else(|| json::parse_i64(v).map(|i| i as u64)));
+        n.flatten()
+            .map(Some)
+            .ok_or(ArgError::ExpectsU64(self.param(name)))
     }
 
     /// A required `uint64` member.
@@ -213,7 +242,9 @@ impl<'a, 'r> Args<'a, 'r> {
 
     /// An optional `str` member's raw content (escapes not resolved).
     pub fn opt_raw_str(&mut self, name: &'static str) -> ArgResult<'a, Option<&'a [u8]>> {
-        let Some(v) = self.raw(name) else { return Ok(None) };
+        let Some(v) = self.raw(name) else {
+            return Ok(None);
+        };
         match json::kind(v) {
             Kind::String => Ok(Some(&v[1..v.len() - 1])),
             _ => Err(ArgError::InvalidType(self.param(name), "string")),
@@ -242,14 +273,20 @@ impl<'a, 'r> Args<'a, 'r> {
 
     /// An optional `['str']` member, decoded into one NUL-separated buffer.
     pub fn opt_str_list(&mut self, name: &'static str) -> ArgResult<'a, Option<StrList<'a>>> {
-        let Some(v) = self.raw(name) else { return Ok(None) };
+        let Some(v) = self.raw(name) else {
+            return Ok(None);
+        };
         if json::kind(v) != Kind::Array {
             return Err(ArgError::InvalidType(self.param(name), "array"));
         }
         let mut total = 0;
         for (i, e) in json::elements(v).enumerate() {
             if json::kind(e) != Kind::String {
-                let p = Param { name: name.as_bytes(), index: Some(i), field: None };
+                let p = Param {
+                    name: name.as_bytes(),
+                    index: Some(i),
+                    field: None,
+                };
                 return Err(ArgError::InvalidType(p, "string"));
             }
             total += e.len() - 1;
@@ -298,13 +335,22 @@ impl<'a, 'r> Args<'a, 'r> {
         read: impl FnOnce(&mut Args<'a, '_>) -> ArgResult<'a, T>,
     ) -> ArgResult<'a, T> {
         if json::kind(elem) != Kind::Object {
-            let p = Param { name: list.as_bytes(), index: Some(index), field: None };
+            let p = Param {
+                name: list.as_bytes(),
+                index: Some(index),
+                field: None,
+            };
             return Err(ArgError::InvalidType(p, "object"));
         }
         if crate::wire::envelope::has_duplicate_key(elem) {
             return Err(ArgError::DuplicateKey);
         }
-        let mut sub = Args { obj: elem, arena: self.arena, asked: heapless::Vec::new(), list: Some((list.as_bytes(), index)) };
+        let mut sub = Args {
+            obj: elem,
+            arena: self.arena,
+            asked: heapless::Vec::new(),
+            list: Some((list.as_bytes(), index)),
+        };
         let v = read(&mut sub)?;
         sub.finish()?;
         Ok(v)
@@ -315,11 +361,23 @@ impl<'a, 'r> Args<'a, 'r> {
         for (k, _) in json::members(self.obj) {
             if !self.asked.iter().any(|a| a.as_bytes() == k) {
                 let p = match self.list {
-                    Some((list, i)) => Param { name: list, index: Some(i), field: None },
-                    None => Param { name: k, index: None, field: None },
+                    Some((list, i)) => Param {
+                        name: list,
+                        index: Some(i),
+                        field: None,
+                    },
+                    None => Param {
+                        name: k,
+                        index: None,
+                        field: None,
+                    },
                 };
                 // Inside a list element qemu names the member after the element.
-                let p = if self.list.is_some() { Param { name: k, ..p } } else { p };
+                let p = if self.list.is_some() {
+                    Param { name: k, ..p }
+                } else {
+                    p
+                };
                 return Err(ArgError::Unexpected(p));
             }
         }
@@ -337,7 +395,12 @@ mod tests {
         let mut arena = Arena::new(&mut space);
         let mut args = match Args::new(Some(obj), &mut arena) {
             Ok(a) => a,
-            Err(_) => Args { obj: b"{}", arena: &mut Arena::new(&mut []), asked: heapless::Vec::new(), list: None },
+            Err(_) => Args {
+                obj: b"{}",
+                arena: &mut Arena::new(&mut []),
+                asked: heapless::Vec::new(),
+                list: None,
+            },
         };
         f(&mut args)
     }
@@ -349,16 +412,28 @@ mod tests {
     #[test]
     fn qemu_texts_for_each_failure() {
         with_args(br#"{"handle":"x"}"#, |a| {
-            assert_eq!(a.int("handle").map_err(err_text), Err("Invalid parameter type for 'handle', expected: integer".to_string()));
+            assert_eq!(
+                a.int("handle").map_err(err_text),
+                Err("Invalid parameter type for 'handle', expected: integer".to_string())
+            );
         });
         with_args(b"{}", |a| {
-            assert_eq!(a.int("handle").map_err(err_text), Err("Parameter 'handle' is missing".to_string()));
+            assert_eq!(
+                a.int("handle").map_err(err_text),
+                Err("Parameter 'handle' is missing".to_string())
+            );
         });
         with_args(br#"{"foo":42}"#, |a| {
-            assert_eq!(a.finish().map_err(err_text), Err("Parameter 'foo' is unexpected".to_string()));
+            assert_eq!(
+                a.finish().map_err(err_text),
+                Err("Parameter 'foo' is unexpected".to_string())
+            );
         });
         with_args(br#"{"x":1.5}"#, |a| {
-            assert_eq!(a.opt_u64("x").map_err(err_text), Err("Parameter 'x' expects uint64".to_string()));
+            assert_eq!(
+                a.opt_u64("x").map_err(err_text),
+                Err("Parameter 'x' expects uint64".to_string())
+            );
         });
         with_args(br#"{"x":null}"#, |a| {
             assert!(a.opt_bool("x").is_err(), "null counts as present");
@@ -392,7 +467,10 @@ mod tests {
             let list = a.object_list("vcpus").unwrap_or(b"[]");
             let first = json::elements(list).next().unwrap_or(b"{}");
             let r = a.element("vcpus", 0, first, |e| e.bool("online"));
-            assert_eq!(r.map_err(err_text), Err("Parameter 'vcpus[0].online' is missing".to_string()));
+            assert_eq!(
+                r.map_err(err_text),
+                Err("Parameter 'vcpus[0].online' is missing".to_string())
+            );
         });
     }
 
@@ -400,6 +478,9 @@ mod tests {
     fn duplicate_keys_are_parse_errors() {
         let mut space = [0u8; 8];
         let mut arena = Arena::new(&mut space);
-        assert!(matches!(Args::new(Some(br#"{"a":1,"a":2}"#), &mut arena), Err(ArgError::DuplicateKey)));
+        assert!(matches!(
+            Args::new(Some(br#"{"a":1,"a":2}"#), &mut arena),
+            Err(ArgError::DuplicateKey)
+        ));
     }
 }

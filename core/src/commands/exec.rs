@@ -26,7 +26,13 @@ pub fn exec<'a, P: Platform, W: Write>(cx: &mut Cx<'_, P, W>, a: &mut Args<'a, '
         (Some(_), true) => check_streamed(cx.payload)?,
         (Some(raw), false) => spool_inline(cx.platform, raw)?,
     };
-    let pid = cx.platform.exec(&ExecRequest { path, arg, env, input_in_spool, capture })?;
+    let pid = cx.platform.exec(&ExecRequest {
+        path,
+        arg,
+        env,
+        input_in_spool,
+        capture,
+    })?;
     let w = &mut cx.w;
     w.open_object();
     w.key("pid");
@@ -37,7 +43,9 @@ pub fn exec<'a, P: Platform, W: Write>(cx: &mut Cx<'_, P, W>, a: &mut Args<'a, '
 
 /// The `GuestExecCaptureOutput` alternate: a bool or an enum name.
 fn capture_output<'a>(a: &mut Args<'a, '_>) -> Result<CaptureOutput, CommandError<'a>> {
-    let Some(v) = a.raw("capture-output") else { return Ok(CaptureOutput::None) };
+    let Some(v) = a.raw("capture-output") else {
+        return Ok(CaptureOutput::None);
+    };
     let p = Param::new("capture-output");
     Ok(match (json::kind(v), v) {
         (Kind::Boolean, b"true") => CaptureOutput::Separated,
@@ -77,7 +85,10 @@ fn spool_inline<P: Platform>(p: &mut P, raw: &[u8]) -> Result<bool, CommandError
 
 /// `guest-exec-status`: streams `out-data`/`err-data` once exited, then
 /// forgets the process (a second query gets the unknown-pid error).
-pub fn status<'a, P: Platform, W: Write>(cx: &mut Cx<'_, P, W>, a: &mut Args<'a, '_>) -> Outcome<'a> {
+pub fn status<'a, P: Platform, W: Write>(
+    cx: &mut Cx<'_, P, W>,
+    a: &mut Args<'a, '_>,
+) -> Outcome<'a> {
     let pid = a.int("pid")?;
     a.finish()?;
     let st = cx.platform.exec_status(pid)?;
@@ -98,8 +109,15 @@ pub fn status<'a, P: Platform, W: Write>(cx: &mut Cx<'_, P, W>, a: &mut Args<'a,
 }
 
 /// Writes `out-data`/`out-truncated` (or the `err-` pair) when there is data.
-fn output<P: Platform, W: Write>(cx: &mut Cx<'_, P, W>, pid: i64, s: OutputStream, c: Option<CapturedStream>) -> Result<(), Error> {
-    let Some(c) = c.filter(|c| c.len > 0 || c.truncated) else { return Ok(()) };
+fn output<P: Platform, W: Write>(
+    cx: &mut Cx<'_, P, W>,
+    pid: i64,
+    s: OutputStream,
+    c: Option<CapturedStream>,
+) -> Result<(), Error> {
+    let Some(c) = c.filter(|c| c.len > 0 || c.truncated) else {
+        return Ok(());
+    };
     let (data_key, flag_key) = match s {
         OutputStream::Stdout => ("out-data", "out-truncated"),
         OutputStream::Stderr => ("err-data", "err-truncated"),
@@ -122,7 +140,13 @@ fn output<P: Platform, W: Write>(cx: &mut Cx<'_, P, W>, pid: i64, s: OutputStrea
     Ok(())
 }
 
-fn fill<P: Platform>(p: &mut P, pid: i64, s: OutputStream, off: u64, buf: &mut [u8]) -> Result<usize, Error> {
+fn fill<P: Platform>(
+    p: &mut P,
+    pid: i64,
+    s: OutputStream,
+    off: u64,
+    buf: &mut [u8],
+) -> Result<usize, Error> {
     let mut n = 0;
     while n < buf.len() {
         let k = p.exec_output(pid, s, off + n as u64, &mut buf[n..])?;

@@ -28,7 +28,10 @@ pub fn open<'a, P: Platform, W: Write>(cx: &mut Cx<'_, P, W>, a: &mut Args<'a, '
 }
 
 /// `guest-file-close`.
-pub fn close<'a, P: Platform, W: Write>(cx: &mut Cx<'_, P, W>, a: &mut Args<'a, '_>) -> Outcome<'a> {
+pub fn close<'a, P: Platform, W: Write>(
+    cx: &mut Cx<'_, P, W>,
+    a: &mut Args<'a, '_>,
+) -> Outcome<'a> {
     let handle = a.int("handle")?;
     a.finish()?;
     cx.platform.file_close(handle)?;
@@ -36,7 +39,10 @@ pub fn close<'a, P: Platform, W: Write>(cx: &mut Cx<'_, P, W>, a: &mut Args<'a, 
 }
 
 /// `guest-file-flush`.
-pub fn flush<'a, P: Platform, W: Write>(cx: &mut Cx<'_, P, W>, a: &mut Args<'a, '_>) -> Outcome<'a> {
+pub fn flush<'a, P: Platform, W: Write>(
+    cx: &mut Cx<'_, P, W>,
+    a: &mut Args<'a, '_>,
+) -> Outcome<'a> {
     let handle = a.int("handle")?;
     a.finish()?;
     cx.platform.file_flush(handle)?;
@@ -69,7 +75,9 @@ fn whence<'a>(a: &mut Args<'a, '_>) -> Result<Whence, CommandError<'a>> {
         (Kind::String, b"\"set\"") => Ok(Whence::Set),
         (Kind::String, b"\"cur\"") => Ok(Whence::Cur),
         (Kind::String, b"\"end\"") => Ok(Whence::End),
-        (Kind::String, _) => Err(ArgError::InvalidValue(Param::new("whence"), &v[1..v.len() - 1]).into()),
+        (Kind::String, _) => {
+            Err(ArgError::InvalidValue(Param::new("whence"), &v[1..v.len() - 1]).into())
+        }
         (Kind::Number, _) if json::is_integer(v) => match json::parse_i64(v) {
             Some(0) => Ok(Whence::Set),
             Some(1) => Ok(Whence::Cur),
@@ -105,7 +113,11 @@ pub fn read<'a, P: Platform, W: Write>(cx: &mut Cx<'_, P, W>, a: &mut Args<'a, '
 /// Reads up to `count` bytes in scratch-sized chunks, encoding each.
 /// An error before any data is the reply; after some data, the read ends
 /// short there (the count tells the client exactly what it got).
-fn stream_read<P: Platform, W: Write>(cx: &mut Cx<'_, P, W>, handle: i64, count: u64) -> Result<(u64, bool), Error> {
+fn stream_read<P: Platform, W: Write>(
+    cx: &mut Cx<'_, P, W>,
+    handle: i64,
+    count: u64,
+) -> Result<(u64, bool), Error> {
     let mut total = 0u64;
     loop {
         let want = (count - total).min(cx.scratch.len() as u64) as usize;
@@ -141,7 +153,10 @@ fn fill<P: Platform>(p: &mut P, handle: i64, buf: &mut [u8]) -> Result<(usize, b
 
 /// `guest-file-write`: inline base64 is decoded in pieces from the frame;
 /// streamed base64 was already written (or spooled) while it arrived.
-pub fn write<'a, P: Platform, W: Write>(cx: &mut Cx<'_, P, W>, a: &mut Args<'a, '_>) -> Outcome<'a> {
+pub fn write<'a, P: Platform, W: Write>(
+    cx: &mut Cx<'_, P, W>,
+    a: &mut Args<'a, '_>,
+) -> Outcome<'a> {
     let handle = a.int("handle")?;
     let raw = a.raw_str("buf-b64")?;
     let count = a.opt_int("count")?;
@@ -170,7 +185,12 @@ fn checked_count(count: Option<i64>, len: u64) -> Result<u64, Error> {
     }
 }
 
-fn write_inline<P: Platform>(p: &mut P, handle: i64, raw: &[u8], count: Option<i64>) -> Result<u64, CommandError<'static>> {
+fn write_inline<P: Platform>(
+    p: &mut P,
+    handle: i64,
+    raw: &[u8],
+    count: Option<i64>,
+) -> Result<u64, CommandError<'static>> {
     let mut len = 0u64;
     if !decode_raw::<()>(raw, &mut |b| {
         len += b.len() as u64;
@@ -205,7 +225,11 @@ fn write_all<P: Platform>(p: &mut P, handle: i64, mut b: &[u8]) -> Result<u64, E
     Ok(n)
 }
 
-fn write_streamed<P: Platform, W: Write>(cx: &mut Cx<'_, P, W>, handle: i64, count: Option<i64>) -> Result<u64, CommandError<'static>> {
+fn write_streamed<P: Platform, W: Write>(
+    cx: &mut Cx<'_, P, W>,
+    handle: i64,
+    count: Option<i64>,
+) -> Result<u64, CommandError<'static>> {
     let pl = &*cx.payload;
     if pl.invalid() {
         return Err(CommandError::Text(INVALID_TEXT));
@@ -216,14 +240,21 @@ fn write_streamed<P: Platform, W: Write>(cx: &mut Cx<'_, P, W>, handle: i64, cou
     let limit = checked_count(count, pl.decoded)?;
     match pl.target {
         Target::File(_) if limit == pl.decoded => Ok(pl.written),
-        Target::File(_) => Err(CommandError::Text("count must come before a buf-b64 larger than the request buffer")),
+        Target::File(_) => Err(CommandError::Text(
+            "count must come before a buf-b64 larger than the request buffer",
+        )),
         Target::Spool => copy_spool(cx.platform, cx.scratch, handle, limit),
         Target::Refused => Err(CommandError::Text("JSON token size limit exceeded")),
     }
 }
 
 /// Copies the first `limit` spooled bytes into the file.
-fn copy_spool<P: Platform>(p: &mut P, scratch: &mut [u8], handle: i64, limit: u64) -> Result<u64, CommandError<'static>> {
+fn copy_spool<P: Platform>(
+    p: &mut P,
+    scratch: &mut [u8],
+    handle: i64,
+    limit: u64,
+) -> Result<u64, CommandError<'static>> {
     let mut done = 0u64;
     while done < limit {
         let want = (limit - done).min(scratch.len() as u64) as usize;

@@ -9,7 +9,10 @@ use crate::platform::{DiskAddress, FilesystemInfo, FsfreezeStatus, Platform};
 use crate::wire::reply::ReplyWriter;
 
 /// `guest-fsfreeze-status`: `"thawed"` or `"frozen"`.
-pub fn status<'a, P: Platform, W: Write>(cx: &mut Cx<'_, P, W>, a: &mut Args<'a, '_>) -> Outcome<'a> {
+pub fn status<'a, P: Platform, W: Write>(
+    cx: &mut Cx<'_, P, W>,
+    a: &mut Args<'a, '_>,
+) -> Outcome<'a> {
     a.finish()?;
     let st = cx.platform.fsfreeze_status()?;
     cx.filter.frozen = st == FsfreezeStatus::Frozen;
@@ -18,7 +21,10 @@ pub fn status<'a, P: Platform, W: Write>(cx: &mut Cx<'_, P, W>, a: &mut Args<'a,
 }
 
 /// `guest-fsfreeze-freeze`.
-pub fn freeze<'a, P: Platform, W: Write>(cx: &mut Cx<'_, P, W>, a: &mut Args<'a, '_>) -> Outcome<'a> {
+pub fn freeze<'a, P: Platform, W: Write>(
+    cx: &mut Cx<'_, P, W>,
+    a: &mut Args<'a, '_>,
+) -> Outcome<'a> {
     a.finish()?;
     let n = cx.platform.fsfreeze_freeze(None)?;
     cx.filter.frozen = n > 0;
@@ -27,7 +33,10 @@ pub fn freeze<'a, P: Platform, W: Write>(cx: &mut Cx<'_, P, W>, a: &mut Args<'a,
 }
 
 /// `guest-fsfreeze-freeze-list`.
-pub fn freeze_list<'a, P: Platform, W: Write>(cx: &mut Cx<'_, P, W>, a: &mut Args<'a, '_>) -> Outcome<'a> {
+pub fn freeze_list<'a, P: Platform, W: Write>(
+    cx: &mut Cx<'_, P, W>,
+    a: &mut Args<'a, '_>,
+) -> Outcome<'a> {
     let mountpoints = a.opt_str_list("mountpoints")?;
     a.finish()?;
     let n = cx.platform.fsfreeze_freeze(mountpoints)?;
@@ -47,7 +56,10 @@ pub fn thaw<'a, P: Platform, W: Write>(cx: &mut Cx<'_, P, W>, a: &mut Args<'a, '
 }
 
 /// `guest-fstrim`: `{"paths": [...]}`.
-pub fn fstrim<'a, P: Platform, W: Write>(cx: &mut Cx<'_, P, W>, a: &mut Args<'a, '_>) -> Outcome<'a> {
+pub fn fstrim<'a, P: Platform, W: Write>(
+    cx: &mut Cx<'_, P, W>,
+    a: &mut Args<'a, '_>,
+) -> Outcome<'a> {
     let minimum = a.opt_int("minimum")?;
     a.finish()?;
     cx.w.open_object();
@@ -71,7 +83,10 @@ pub fn fstrim<'a, P: Platform, W: Write>(cx: &mut Cx<'_, P, W>, a: &mut Args<'a,
 }
 
 /// `guest-get-fsinfo`.
-pub fn fs_info<'a, P: Platform, W: Write>(cx: &mut Cx<'_, P, W>, a: &mut Args<'a, '_>) -> Outcome<'a> {
+pub fn fs_info<'a, P: Platform, W: Write>(
+    cx: &mut Cx<'_, P, W>,
+    a: &mut Args<'a, '_>,
+) -> Outcome<'a> {
     a.finish()?;
     let w = &mut cx.w;
     w.open_array();
@@ -92,7 +107,11 @@ fn write_fs<W: Write>(w: &mut ReplyWriter<'_, W>, f: &FilesystemInfo<'_>) {
     w.str(f.mountpoint);
     w.key("type");
     w.str(f.fs_type);
-    for (key, v) in [("used-bytes", f.used_bytes), ("total-bytes", f.total_bytes), ("total-bytes-privileged", f.total_bytes_privileged)] {
+    for (key, v) in [
+        ("used-bytes", f.used_bytes),
+        ("total-bytes", f.total_bytes),
+        ("total-bytes-privileged", f.total_bytes_privileged),
+    ] {
         if let Some(v) = v {
             w.key(key);
             w.uint(v);
@@ -114,7 +133,12 @@ pub fn write_disk<W: Write>(w: &mut ReplyWriter<'_, W>, d: &DiskAddress<'_>) {
     w.key("pci-controller");
     w.open_object();
     let pci = d.pci_controller;
-    for (key, v) in [("domain", pci.domain), ("bus", pci.bus), ("slot", pci.slot), ("function", pci.function)] {
+    for (key, v) in [
+        ("domain", pci.domain),
+        ("bus", pci.bus),
+        ("slot", pci.slot),
+        ("function", pci.function),
+    ] {
         w.key(key);
         w.int(v);
     }
@@ -130,7 +154,12 @@ pub fn write_disk<W: Write>(w: &mut ReplyWriter<'_, W>, d: &DiskAddress<'_>) {
     if let Some(c) = d.ccw_address {
         w.key("ccw-address");
         w.open_object();
-        for (key, v) in [("cssid", c.cssid), ("ssid", c.ssid), ("subchno", c.subchno), ("devno", c.devno)] {
+        for (key, v) in [
+            ("cssid", c.cssid),
+            ("ssid", c.ssid),
+            ("subchno", c.subchno),
+            ("devno", c.devno),
+        ] {
             w.key(key);
             w.int(v);
         }

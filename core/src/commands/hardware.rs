@@ -9,7 +9,10 @@ use crate::wire::json;
 use crate::wire::reply::ReplyWriter;
 
 /// `guest-get-vcpus`; `can-offline` is always present.
-pub fn vcpus<'a, P: Platform, W: Write>(cx: &mut Cx<'_, P, W>, a: &mut Args<'a, '_>) -> Outcome<'a> {
+pub fn vcpus<'a, P: Platform, W: Write>(
+    cx: &mut Cx<'_, P, W>,
+    a: &mut Args<'a, '_>,
+) -> Outcome<'a> {
     a.finish()?;
     let w = &mut cx.w;
     w.open_array();
@@ -32,7 +35,10 @@ pub fn vcpus<'a, P: Platform, W: Write>(cx: &mut Cx<'_, P, W>, a: &mut Args<'a, 
 /// `guest-set-vcpus`: validates the whole list, then applies it in order
 /// and stops at the first failure; returns how many were processed (the
 /// first failure itself is the error when nothing was processed).
-pub fn set_vcpus<'a, P: Platform, W: Write>(cx: &mut Cx<'_, P, W>, a: &mut Args<'a, '_>) -> Outcome<'a> {
+pub fn set_vcpus<'a, P: Platform, W: Write>(
+    cx: &mut Cx<'_, P, W>,
+    a: &mut Args<'a, '_>,
+) -> Outcome<'a> {
     let list = a.object_list("vcpus")?;
     for (i, e) in json::elements(list).enumerate() {
         a.element("vcpus", i, e, read_vcpu)?;
@@ -59,7 +65,10 @@ fn read_vcpu<'a>(e: &mut Args<'a, '_>) -> super::args::ArgResult<'a, (i64, bool)
 }
 
 /// `guest-get-memory-blocks`.
-pub fn memory_blocks<'a, P: Platform, W: Write>(cx: &mut Cx<'_, P, W>, a: &mut Args<'a, '_>) -> Outcome<'a> {
+pub fn memory_blocks<'a, P: Platform, W: Write>(
+    cx: &mut Cx<'_, P, W>,
+    a: &mut Args<'a, '_>,
+) -> Outcome<'a> {
     a.finish()?;
     let w = &mut cx.w;
     w.open_array();
@@ -82,7 +91,10 @@ pub fn memory_blocks<'a, P: Platform, W: Write>(cx: &mut Cx<'_, P, W>, a: &mut A
 }
 
 /// `guest-set-memory-blocks`: one response per block.
-pub fn set_memory_blocks<'a, P: Platform, W: Write>(cx: &mut Cx<'_, P, W>, a: &mut Args<'a, '_>) -> Outcome<'a> {
+pub fn set_memory_blocks<'a, P: Platform, W: Write>(
+    cx: &mut Cx<'_, P, W>,
+    a: &mut Args<'a, '_>,
+) -> Outcome<'a> {
     let list = a.object_list("mem-blks")?;
     for (i, e) in json::elements(list).enumerate() {
         a.element("mem-blks", i, e, read_block)?;
@@ -123,7 +135,10 @@ fn write_block_response<W: Write>(w: &mut ReplyWriter<'_, W>, index: u64, r: Mem
 }
 
 /// `guest-get-memory-block-info`.
-pub fn memory_block_info<'a, P: Platform, W: Write>(cx: &mut Cx<'_, P, W>, a: &mut Args<'a, '_>) -> Outcome<'a> {
+pub fn memory_block_info<'a, P: Platform, W: Write>(
+    cx: &mut Cx<'_, P, W>,
+    a: &mut Args<'a, '_>,
+) -> Outcome<'a> {
     a.finish()?;
     let size = cx.platform.memory_block_size()?;
     cx.w.open_object();
@@ -134,7 +149,10 @@ pub fn memory_block_info<'a, P: Platform, W: Write>(cx: &mut Cx<'_, P, W>, a: &m
 }
 
 /// `guest-network-get-interfaces`.
-pub fn interfaces<'a, P: Platform, W: Write>(cx: &mut Cx<'_, P, W>, a: &mut Args<'a, '_>) -> Outcome<'a> {
+pub fn interfaces<'a, P: Platform, W: Write>(
+    cx: &mut Cx<'_, P, W>,
+    a: &mut Args<'a, '_>,
+) -> Outcome<'a> {
     a.finish()?;
     let w = &mut cx.w;
     w.open_array();
@@ -193,4 +211,3 @@ fn write_stats<W: Write>(w: &mut ReplyWriter<'_, W>, s: &InterfaceStats) {
     }
     w.close_object();
 }
-

@@ -18,7 +18,7 @@ use core::fmt;
 
 use embedded_io::Write;
 
-pub use args::{ArgError, Args, Arena, Param};
+pub use args::{Arena, ArgError, Args, Param};
 pub use payload::Payload;
 
 use crate::config::SCRATCH;

@@ -46,8 +46,17 @@ pub struct Payload {
 impl Payload {
     /// A streamed argument begins; `prefix` is the request up to it and
     /// `file_write_allowed` says whether `guest-file-write` may run now.
-    pub fn start<P: Platform>(&mut self, key: StreamKey, prefix: &[u8], file_write_allowed: bool, p: &mut P) {
-        *self = Payload { key: Some(key), ..Payload::default() };
+    pub fn start<P: Platform>(
+        &mut self,
+        key: StreamKey,
+        prefix: &[u8],
+        file_write_allowed: bool,
+        p: &mut P,
+    ) {
+        *self = Payload {
+            key: Some(key),
+            ..Payload::default()
+        };
         self.target = match (key, direct_file(prefix)) {
             (StreamKey::BufB64, Some(handle)) if file_write_allowed => Target::File(handle),
             _ if p.spool_reset().is_ok() => Target::Spool,
@@ -113,7 +122,10 @@ pub fn decode_raw<E>(raw: &[u8], out: &mut impl FnMut(&[u8]) -> Result<(), E>) -
     let mut dec = Decoder::new();
     let mut i = 0;
     while i < raw.len() {
-        let run = raw[i..].iter().position(|&b| b == b'\\').unwrap_or(raw.len() - i);
+        let run = raw[i..]
+            .iter()
+            .position(|&b| b == b'\\')
+            .unwrap_or(raw.len() - i);
         dec.feed(&raw[i..i + run], out)?;
         i += run;
         if i < raw.len() {

@@ -9,7 +9,10 @@ use super::{opt_str, reported, ArgError, Args, CommandError, Cx, Done, Outcome};
 use crate::platform::{OsInfo, Platform, ShutdownMode, SuspendMode};
 
 /// `guest-get-time`: nanoseconds since the epoch.
-pub fn get_time<'a, P: Platform, W: Write>(cx: &mut Cx<'_, P, W>, a: &mut Args<'a, '_>) -> Outcome<'a> {
+pub fn get_time<'a, P: Platform, W: Write>(
+    cx: &mut Cx<'_, P, W>,
+    a: &mut Args<'a, '_>,
+) -> Outcome<'a> {
     a.finish()?;
     let t = cx.platform.get_time()?;
     cx.w.int(t);
@@ -17,7 +20,10 @@ pub fn get_time<'a, P: Platform, W: Write>(cx: &mut Cx<'_, P, W>, a: &mut Args<'
 }
 
 /// `guest-set-time`.
-pub fn set_time<'a, P: Platform, W: Write>(cx: &mut Cx<'_, P, W>, a: &mut Args<'a, '_>) -> Outcome<'a> {
+pub fn set_time<'a, P: Platform, W: Write>(
+    cx: &mut Cx<'_, P, W>,
+    a: &mut Args<'a, '_>,
+) -> Outcome<'a> {
     let time = a.opt_int("time")?;
     a.finish()?;
     cx.platform.set_time(time)?;
@@ -25,7 +31,10 @@ pub fn set_time<'a, P: Platform, W: Write>(cx: &mut Cx<'_, P, W>, a: &mut Args<'
 }
 
 /// `guest-shutdown`: no reply on success.
-pub fn shutdown<'a, P: Platform, W: Write>(cx: &mut Cx<'_, P, W>, a: &mut Args<'a, '_>) -> Outcome<'a> {
+pub fn shutdown<'a, P: Platform, W: Write>(
+    cx: &mut Cx<'_, P, W>,
+    a: &mut Args<'a, '_>,
+) -> Outcome<'a> {
     let mode = a.opt_str("mode")?;
     a.finish()?;
     let mode = match mode {
@@ -33,21 +42,32 @@ pub fn shutdown<'a, P: Platform, W: Write>(cx: &mut Cx<'_, P, W>, a: &mut Args<'
         Some("halt") => ShutdownMode::Halt,
         Some("reboot") => ShutdownMode::Reboot,
         // qemu-ga's text, without its closing parenthesis (sic).
-        Some(_) => return Err(CommandError::Text("mode is invalid (valid values are: halt|powerdown|reboot")),
+        Some(_) => {
+            return Err(CommandError::Text(
+                "mode is invalid (valid values are: halt|powerdown|reboot",
+            ))
+        }
     };
     cx.platform.shutdown(mode)?;
     Ok(Done::NoReply)
 }
 
 /// `guest-suspend-disk`, `-ram`, `-hybrid`: no reply on success.
-pub fn suspend<'a, P: Platform, W: Write>(cx: &mut Cx<'_, P, W>, a: &mut Args<'a, '_>, mode: SuspendMode) -> Outcome<'a> {
+pub fn suspend<'a, P: Platform, W: Write>(
+    cx: &mut Cx<'_, P, W>,
+    a: &mut Args<'a, '_>,
+    mode: SuspendMode,
+) -> Outcome<'a> {
     a.finish()?;
     cx.platform.suspend(mode)?;
     Ok(Done::NoReply)
 }
 
 /// `guest-get-host-name`.
-pub fn host_name<'a, P: Platform, W: Write>(cx: &mut Cx<'_, P, W>, a: &mut Args<'a, '_>) -> Outcome<'a> {
+pub fn host_name<'a, P: Platform, W: Write>(
+    cx: &mut Cx<'_, P, W>,
+    a: &mut Args<'a, '_>,
+) -> Outcome<'a> {
     a.finish()?;
     let (w, mut seen) = (&mut cx.w, false);
     cx.platform.host_name(&mut |h| {
@@ -59,11 +79,13 @@ pub fn host_name<'a, P: Platform, W: Write>(cx: &mut Cx<'_, P, W>, a: &mut Args<
         Ok(())
     })?;
     reported(seen)
-    
 }
 
 /// `guest-get-timezone`.
-pub fn timezone<'a, P: Platform, W: Write>(cx: &mut Cx<'_, P, W>, a: &mut Args<'a, '_>) -> Outcome<'a> {
+pub fn timezone<'a, P: Platform, W: Write>(
+    cx: &mut Cx<'_, P, W>,
+    a: &mut Args<'a, '_>,
+) -> Outcome<'a> {
     a.finish()?;
     let (w, mut seen) = (&mut cx.w, false);
     cx.platform.timezone(&mut |t| {
@@ -76,11 +98,13 @@ pub fn timezone<'a, P: Platform, W: Write>(cx: &mut Cx<'_, P, W>, a: &mut Args<'
         Ok(())
     })?;
     reported(seen)
-    
 }
 
 /// `guest-get-osinfo`.
-pub fn os_info<'a, P: Platform, W: Write>(cx: &mut Cx<'_, P, W>, a: &mut Args<'a, '_>) -> Outcome<'a> {
+pub fn os_info<'a, P: Platform, W: Write>(
+    cx: &mut Cx<'_, P, W>,
+    a: &mut Args<'a, '_>,
+) -> Outcome<'a> {
     a.finish()?;
     let (w, mut seen) = (&mut cx.w, false);
     cx.platform.os_info(&mut |o| {
@@ -107,7 +131,10 @@ fn write_os_info<W: Write>(w: &mut crate::wire::reply::ReplyWriter<'_, W>, o: &O
 }
 
 /// `guest-get-users`.
-pub fn users<'a, P: Platform, W: Write>(cx: &mut Cx<'_, P, W>, a: &mut Args<'a, '_>) -> Outcome<'a> {
+pub fn users<'a, P: Platform, W: Write>(
+    cx: &mut Cx<'_, P, W>,
+    a: &mut Args<'a, '_>,
+) -> Outcome<'a> {
     a.finish()?;
     let w = &mut cx.w;
     w.open_array();
@@ -124,11 +151,13 @@ pub fn users<'a, P: Platform, W: Write>(cx: &mut Cx<'_, P, W>, a: &mut Args<'a, 
     })?;
     w.close_array();
     Ok(Done::Reply)
-    
 }
 
 /// `guest-set-user-password`: the base64 password is decoded into the arena.
-pub fn set_user_password<'a, P: Platform, W: Write>(cx: &mut Cx<'_, P, W>, a: &mut Args<'a, '_>) -> Outcome<'a> {
+pub fn set_user_password<'a, P: Platform, W: Write>(
+    cx: &mut Cx<'_, P, W>,
+    a: &mut Args<'a, '_>,
+) -> Outcome<'a> {
     let username = a.str("username")?;
     let raw = a.raw_str("password")?;
     let crypted = a.bool("crypted")?;
@@ -137,7 +166,9 @@ pub fn set_user_password<'a, P: Platform, W: Write>(cx: &mut Cx<'_, P, W>, a: &m
     let mut len = 0;
     let ok = super::payload::decode_raw(raw, &mut |b: &[u8]| {
         let end = len + b.len();
-        buf.get_mut(len..end).ok_or(ArgError::TooLarge)?.copy_from_slice(b);
+        buf.get_mut(len..end)
+            .ok_or(ArgError::TooLarge)?
+            .copy_from_slice(b);
         len = end;
         Ok::<(), ArgError<'a>>(())
     })?;
@@ -150,6 +181,7 @@ pub fn set_user_password<'a, P: Platform, W: Write>(cx: &mut Cx<'_, P, W>, a: &m
     if username.contains(['\n', ':']) {
         return Err(CommandError::Text("forbidden characters in username"));
     }
-    cx.platform.set_user_password(username, &buf[..len], crypted)?;
+    cx.platform
+        .set_user_password(username, &buf[..len], crypted)?;
     cx.empty_object()
 }

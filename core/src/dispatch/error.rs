@@ -87,8 +87,12 @@ impl fmt::Display for QgaError<'_> {
             QgaError::Envelope(e) => match e {
                 EnvelopeError::NotAnObject => f.write_str("QMP input must be a JSON object"),
                 EnvelopeError::DuplicateKey => f.write_str("JSON parse error, duplicate key"),
-                EnvelopeError::ExecuteNotString => f.write_str("QMP input member 'execute' must be a string"),
-                EnvelopeError::ArgumentsNotObject => f.write_str("QMP input member 'arguments' must be an object"),
+                EnvelopeError::ExecuteNotString => {
+                    f.write_str("QMP input member 'execute' must be a string")
+                }
+                EnvelopeError::ArgumentsNotObject => {
+                    f.write_str("QMP input member 'arguments' must be an object")
+                }
                 EnvelopeError::Unexpected(name) => {
                     f.write_str("QMP input member '")?;
                     unescaped(f, name)?;
@@ -101,7 +105,10 @@ impl fmt::Display for QgaError<'_> {
                 unescaped(f, name)?;
                 f.write_str(" has not been found")
             }
-            QgaError::Disabled(name) => write!(f, "Command {name} has been disabled: the command is not allowed"),
+            QgaError::Disabled(name) => write!(
+                f,
+                "Command {name} has been disabled: the command is not allowed"
+            ),
             QgaError::Command(e) => e.fmt(f),
         }
     }

@@ -65,7 +65,8 @@ impl<P: Platform, const N: usize> Agent<P, N> {
 
     fn platform_frozen(&mut self) -> bool {
         let p = &mut self.session.platform;
-        p.supports(Command::GuestFsfreezeStatus) && p.fsfreeze_status() == Ok(FsfreezeStatus::Frozen)
+        p.supports(Command::GuestFsfreezeStatus)
+            && p.fsfreeze_status() == Ok(FsfreezeStatus::Frozen)
     }
 
     /// The platform.
@@ -122,7 +123,8 @@ impl<P: Platform, const N: usize> Agent<P, N> {
                 Some(Event::Error(e)) => s.error_reply(&QgaError::Parse(e), None, out)?,
                 Some(Event::StreamStart(key)) => {
                     let allowed = enabled(Command::GuestFileWrite, &s.filter, &s.platform);
-                    s.payload.start(key, self.framer.partial(), allowed, &mut s.platform);
+                    s.payload
+                        .start(key, self.framer.partial(), allowed, &mut s.platform);
                 }
                 Some(Event::StreamData(text)) => s.payload.data(text, &mut s.platform),
                 Some(Event::StreamEnd) => s.payload.end(&mut s.platform),
@@ -161,7 +163,11 @@ impl<P: Platform> Session<P> {
         let env = match envelope::parse(frame.json) {
             Ok(env) => env,
             Err(e) => {
-                let id = if e.carries_id() { envelope::id_of(frame.json) } else { None };
+                let id = if e.carries_id() {
+                    envelope::id_of(frame.json)
+                } else {
+                    None
+                };
                 return self.error_reply(&QgaError::Envelope(e), id, out);
             }
         };
@@ -231,7 +237,12 @@ impl<P: Platform> Session<P> {
     }
 
     /// Writes a whole error reply.
-    fn error_reply<W: Write>(&mut self, e: &QgaError<'_>, id: Option<&[u8]>, out: &mut W) -> Result<(), W::Error> {
+    fn error_reply<W: Write>(
+        &mut self,
+        e: &QgaError<'_>,
+        id: Option<&[u8]>,
+        out: &mut W,
+    ) -> Result<(), W::Error> {
         crate::fmt::debug!("error reply");
         write_error(ReplyWriter::new(out, &mut self.stage), e, id)
     }
@@ -247,7 +258,11 @@ fn append_id<W: Write>(w: &mut ReplyWriter<'_, W>, id: Option<&[u8]>) {
 }
 
 /// `{"error": {"class": ..., "desc": ...}, "id": ...}\n`.
-fn write_error<W: Write>(mut w: ReplyWriter<'_, W>, e: &QgaError<'_>, id: Option<&[u8]>) -> Result<(), W::Error> {
+fn write_error<W: Write>(
+    mut w: ReplyWriter<'_, W>,
+    e: &QgaError<'_>,
+    id: Option<&[u8]>,
+) -> Result<(), W::Error> {
     w.open_object();
     w.key("error");
     w.open_object();

@@ -7,7 +7,11 @@ use crate::platform::{Platform, SuspendMode};
 use crate::schema::Command::{self, *};
 
 /// Runs `cmd`'s handler.
-pub fn route<'a, P: Platform, W: Write>(cmd: Command, cx: &mut Cx<'_, P, W>, a: &mut Args<'a, '_>) -> Outcome<'a> {
+pub fn route<'a, P: Platform, W: Write>(
+    cmd: Command,
+    cx: &mut Cx<'_, P, W>,
+    a: &mut Args<'a, '_>,
+) -> Outcome<'a> {
     match cmd {
         GuestSyncDelimited | GuestSync => sync::sync(cx, a),
         GuestPing => sync::ping(cx, a),

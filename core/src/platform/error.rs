@@ -57,7 +57,9 @@ impl Error {
 
     /// qemu-ga's text for an argument value out of range.
     pub fn invalid_value(value: i64, argument: &str) -> Error {
-        Error::msg(format_args!("value '{value}' is invalid for argument {argument}"))
+        Error::msg(format_args!(
+            "value '{value}' is invalid for argument {argument}"
+        ))
     }
 
     /// The reply text.
@@ -89,8 +91,14 @@ mod tests {
 
     #[test]
     fn errno_message_has_qemu_form() {
-        let e = Error::errno(2, format_args!("failed to open file '{}' (mode: '{}')", "/x", "r"));
-        assert_eq!(e.text(), "failed to open file '/x' (mode: 'r'): No such file or directory");
+        let e = Error::errno(
+            2,
+            format_args!("failed to open file '{}' (mode: '{}')", "/x", "r"),
+        );
+        assert_eq!(
+            e.text(),
+            "failed to open file '/x' (mode: 'r'): No such file or directory"
+        );
     }
 
     #[test]

@@ -34,7 +34,9 @@ pub struct MemFs<const FILES: usize, const SIZE: usize, const HANDLES: usize> {
     next_handle: i64,
 }
 
-impl<const FILES: usize, const SIZE: usize, const HANDLES: usize> Default for MemFs<FILES, SIZE, HANDLES> {
+impl<const FILES: usize, const SIZE: usize, const HANDLES: usize> Default
+    for MemFs<FILES, SIZE, HANDLES>
+{
     fn default() -> Self {
         Self::new()
     }
@@ -43,13 +45,26 @@ impl<const FILES: usize, const SIZE: usize, const HANDLES: usize> Default for Me
 impl<const FILES: usize, const SIZE: usize, const HANDLES: usize> MemFs<FILES, SIZE, HANDLES> {
     /// An empty store.
     pub const fn new() -> Self {
-        MemFs { files: [const { None }; FILES], open: [None; HANDLES], next_handle: FIRST_HANDLE }
+        MemFs {
+            files: [const { None }; FILES],
+            open: [None; HANDLES],
+            next_handle: FIRST_HANDLE,
+        }
     }
 
     /// `guest-file-open`.
     pub fn open(&mut self, path: &str, mode: OpenMode) -> Result<i64> {
-        let fail = |errno| Error::errno(errno, format_args!("failed to open file '{path}' (mode: '{}')", mode_text(mode)));
-        let slot = self.open.iter().position(Option::is_none).ok_or_else(|| fail(EMFILE))?;
+        let fail = |errno| {
+            Error::errno(
+                errno,
+                format_args!("failed to open file '{path}' (mode: '{}')", mode_text(mode)),
+            )
+        };
+        let slot = self
+            .open
+            .iter()
+            .position(Option::is_none)
+            .ok_or_else(|| fail(EMFILE))?;
         let file = match (self.find(path), mode.base) {
             (Some(i), _) => i,
             (None, OpenBase::Read) => return Err(fail(ENOENT)),
@@ -60,7 +75,12 @@ impl<const FILES: usize, const SIZE: usize, const HANDLES: usize> MemFs<FILES, S
         }
         let handle = self.next_handle;
         self.next_handle += 1;
-        self.open[slot] = Some(Open { handle, file, pos: 0, mode });
+        self.open[slot] = Some(Open {
+            handle,
+            file,
+            pos: 0,
+            mode,
+        });
         Ok(handle)
     }
 
@@ -91,10 +111,17 @@ impl<const FILES: usize, const SIZE: usize, const HANDLES: usize> MemFs<FILES, S
             return Err(Error::errno(EBADF, format_args!("failed to write to file")));
         }
         let data = &mut self.file_mut(o.file).data;
-        let pos = if o.mode.base == OpenBase::Append { data.len() } else { o.pos };
+        let pos = if o.mode.base == OpenBase::Append {
+            data.len()
+        } else {
+            o.pos
+        };
         let n = bytes.len().min(SIZE.saturating_sub(pos));
         if n == 0 && !bytes.is_empty() {
-            return Err(Error::errno(ENOSPC, format_args!("failed to write to file")));
+            return Err(Error::errno(
+                ENOSPC,
+                format_args!("failed to write to file"),
+            ));
         }
         if data.len() < pos {
             let _ = data.resize(pos, 0);
@@ -114,7 +141,9 @@ impl<const FILES: usize, const SIZE: usize, const HANDLES: usize> MemFs<FILES, S
             Whence::Cur => o.pos as i64,
             Whence::End => self.file_mut(o.file).data.len() as i64,
         };
-        let pos = base.checked_add(offset).filter(|p| (0..=SIZE as i64).contains(p));
+        let pos = base
+            .checked_add(offset)
+            .filter(|p| (0..=SIZE as i64).contains(p));
         let pos = pos.ok_or_else(|| Error::errno(EINVAL, format_args!("failed to seek file")))?;
         self.set_pos(handle, pos as usize);
         Ok(pos)
@@ -127,26 +156,35 @@ impl<const FILES: usize, const SIZE: usize, const HANDLES: usize> MemFs<FILES, S
 
     /// The contents of `path`, if it exists.
     pub fn contents(&self, path: &str) -> Option<&[u8]> {
-        self.find(path).and_then(|i| self.files[i].as_ref()).map(|f| f.data.as_slice())
+        self.find(path)
+            .and_then(|i| self.files[i].as_ref())
+            .map(|f| f.data.as_slice())
     }
 
     fn find(&self, path: &str) -> Option<usize> {
-        self.files.iter().position(|f| f.as_ref().is_some_and(|f| f.name == path))
+        self.files
+            .iter()
+            .position(|f| f.as_ref().is_some_and(|f| f.name == path))
     }
 
     fn create(&mut self, path: &str) -> core::result::Result<usize, i32> {
         let name = heapless::String::try_from(path).map_err(|_| ENAMETOOLONG)?;
         let i = self.files.iter().position(Option::is_none).ok_or(ENOSPC)?;
-        self.files[i] = Some(File { name, data: heapless::Vec::new() });
+        self.files[i] = Some(File {
+            name,
+            data: heapless::Vec::new(),
+        });
         Ok(i)
     }
 
     fn file_mut(&mut self, i: usize) -> &mut File<SIZE> {
         // Open entries only ever point at existing files (files are never removed).
-        match &mut self.files[i] {
-            Some(f) => f,
-            None => unreachable_file(),
-        }
+        // Files are never removed, so an open handle's file always exists;
+        // an empty slot is filled rather than trusted blindly.
+        self.files[i].get_or_insert_with(|| File {
+            name: heapless::String::new(),
+            data: heapless::Vec::new(),
+        })
     }
 
     fn slot(&self, handle: i64) -> Result<usize> {
@@ -168,12 +206,6 @@ impl<const FILES: usize, const SIZE: usize, const HANDLES: usize> MemFs<FILES, S
     }
 }
 
-#[cold]
-fn unreachable_file() -> ! {
-    // Files are never deleted, so an open handle's file always exists.
-    loop {}
-}
-
 fn mode_text(mode: OpenMode) -> &'static str {
     match (mode.base, mode.plus) {
         (OpenBase::Read, false) => "r",
@@ -192,7 +224,10 @@ mod tests {
     type Fs = MemFs<2, 16, 2>;
 
     fn mode(s: &str) -> OpenMode {
-        OpenMode::parse(s).unwrap_or(OpenMode { base: OpenBase::Read, plus: false })
+        OpenMode::parse(s).unwrap_or(OpenMode {
+            base: OpenBase::Read,
+            plus: false,
+        })
     }
 
     #[test]
@@ -213,9 +248,20 @@ mod tests {
     #[test]
     fn errors_have_qemu_texts() {
         let mut fs = Fs::new();
-        let e = fs.open("/nope", mode("r")).err().unwrap_or(Error::Unsupported);
-        assert_eq!(e.text(), "failed to open file '/nope' (mode: 'r'): No such file or directory");
-        assert_eq!(fs.close(5).err().map(|e| e.text() == "handle '5' has not been found"), Some(true));
+        let e = fs
+            .open("/nope", mode("r"))
+            .err()
+            .unwrap_or(Error::Unsupported);
+        assert_eq!(
+            e.text(),
+            "failed to open file '/nope' (mode: 'r'): No such file or directory"
+        );
+        assert_eq!(
+            fs.close(5)
+                .err()
+                .map(|e| e.text() == "handle '5' has not been found"),
+            Some(true)
+        );
     }
 
     #[test]

@@ -88,7 +88,9 @@ impl Platform for MockPlatform {
     }
 
     fn suspend(&mut self, _mode: SuspendMode) -> Result<()> {
-        Err(Error::msg(format_args!("the requested suspend mode is not supported by the guest")))
+        Err(Error::msg(format_args!(
+            "the requested suspend mode is not supported by the guest"
+        )))
     }
 
     fn file_open(&mut self, path: &str, mode: OpenMode) -> Result<i64> {
@@ -143,7 +145,10 @@ impl Platform for MockPlatform {
     fn spool_write(&mut self, data: &[u8]) -> Result<()> {
         let end = self.spool_len + data.len();
         let Some(dst) = self.spool.get_mut(self.spool_len..end) else {
-            return Err(Error::errno(crate::errno::ENOSPC, format_args!("failed to spool data")));
+            return Err(Error::errno(
+                crate::errno::ENOSPC,
+                format_args!("failed to spool data"),
+            ));
         };
         dst.copy_from_slice(data);
         self.spool_len = end;
@@ -159,11 +164,18 @@ impl Platform for MockPlatform {
 
     fn exec(&mut self, req: &ExecRequest<'_>) -> Result<i64> {
         if req.path.is_empty() || req.path.starts_with("/nonexistent") {
-            return Err(Error::errno(crate::errno::ENOENT, format_args!("Failed to execute child process “{}”", req.path)));
+            return Err(Error::errno(
+                crate::errno::ENOENT,
+                format_args!("Failed to execute child process “{}”", req.path),
+            ));
         }
         let pid = self.next_pid;
         self.next_pid += 1;
-        let stdin = if req.input_in_spool { self.spool_len } else { 0 };
+        let stdin = if req.input_in_spool {
+            self.spool_len
+        } else {
+            0
+        };
         self.process = Some((pid, stdin, req.capture));
         Ok(pid)
     }
@@ -173,14 +185,36 @@ impl Platform for MockPlatform {
             return Err(Error::msg(format_args!("PID {pid} does not exist")));
         };
         let _ = p;
-        let out = matches!(capture, CaptureOutput::Stdout | CaptureOutput::Separated | CaptureOutput::Merged)
-            .then_some(CapturedStream { len: stdin as u64, truncated: false });
-        let err = matches!(capture, CaptureOutput::Stderr | CaptureOutput::Separated)
-            .then_some(CapturedStream { len: 0, truncated: false });
-        Ok(ExecStatus { exited: true, exitcode: Some(0), signal: None, out, err })
+        let out = matches!(
+            capture,
+            CaptureOutput::Stdout | CaptureOutput::Separated | CaptureOutput::Merged
+        )
+        .then_some(CapturedStream {
+            len: stdin as u64,
+            truncated: false,
+        });
+        let err = matches!(capture, CaptureOutput::Stderr | CaptureOutput::Separated).then_some(
+            CapturedStream {
+                len: 0,
+                truncated: false,
+            },
+        );
+        Ok(ExecStatus {
+            exited: true,
+            exitcode: Some(0),
+            signal: None,
+            out,
+            err,
+        })
     }
 
-    fn exec_output(&mut self, _pid: i64, stream: OutputStream, offset: u64, buf: &mut [u8]) -> Result<usize> {
+    fn exec_output(
+        &mut self,
+        _pid: i64,
+        stream: OutputStream,
+        offset: u64,
+        buf: &mut [u8],
+    ) -> Result<usize> {
         match stream {
             OutputStream::Stdout => self.spool_read(offset, buf),
             OutputStream::Stderr => Ok(0),
@@ -194,31 +228,56 @@ impl Platform for MockPlatform {
     }
 
     fn host_name(&mut self, out: &mut dyn FnMut(&HostName<'_>) -> Result<()>) -> Result<()> {
-        out(&HostName { host_name: "mock-guest" })
+        out(&HostName {
+            host_name: "mock-guest",
+        })
     }
 
     fn timezone(&mut self, out: &mut dyn FnMut(&Timezone<'_>) -> Result<()>) -> Result<()> {
-        out(&Timezone { zone: Some("UTC"), offset: 0 })
+        out(&Timezone {
+            zone: Some("UTC"),
+            offset: 0,
+        })
     }
 
     fn os_info(&mut self, out: &mut dyn FnMut(&OsInfo<'_>) -> Result<()>) -> Result<()> {
-        out(&OsInfo { id: Some("mock"), name: Some("Mock OS"), machine: Some("x86_64"), ..OsInfo::default() })
+        out(&OsInfo {
+            id: Some("mock"),
+            name: Some("Mock OS"),
+            machine: Some("x86_64"),
+            ..OsInfo::default()
+        })
     }
 
     fn users(&mut self, out: &mut dyn FnMut(&User<'_>) -> Result<()>) -> Result<()> {
-        out(&User { user: "root", domain: None, login_time: 1_700_000_000.25 })
+        out(&User {
+            user: "root",
+            domain: None,
+            login_time: 1_700_000_000.25,
+        })
     }
 
-    fn set_user_password(&mut self, username: &str, _password: &[u8], _crypted: bool) -> Result<()> {
+    fn set_user_password(
+        &mut self,
+        username: &str,
+        _password: &[u8],
+        _crypted: bool,
+    ) -> Result<()> {
         if username == "root" {
             return Ok(());
         }
-        Err(Error::msg(format_args!("child process has failed to set user password: exit status 1")))
+        Err(Error::msg(format_args!(
+            "child process has failed to set user password: exit status 1"
+        )))
     }
 
     fn vcpus(&mut self, out: &mut dyn FnMut(&LogicalProcessor) -> Result<()>) -> Result<()> {
         for (i, &online) in self.vcpus.iter().enumerate() {
-            out(&LogicalProcessor { logical_id: i as i64, online, can_offline: Some(i > 0) })?;
+            out(&LogicalProcessor {
+                logical_id: i as i64,
+                online,
+                can_offline: Some(i > 0),
+            })?;
         }
         Ok(())
     }
@@ -230,25 +289,53 @@ impl Platform for MockPlatform {
                 Ok(())
             }
             0 if online => Ok(()),
-            n => Err(Error::msg(format_args!("logical processor #{n} can't be offlined"))),
+            n => Err(Error::msg(format_args!(
+                "logical processor #{n} can't be offlined"
+            ))),
         }
     }
 
     fn memory_blocks(&mut self, out: &mut dyn FnMut(&MemoryBlock) -> Result<()>) -> Result<()> {
-        out(&MemoryBlock { phys_index: 0, online: true, can_offline: Some(false) })?;
-        out(&MemoryBlock { phys_index: 1, online: true, can_offline: Some(true) })
+        out(&MemoryBlock {
+            phys_index: 0,
+            online: true,
+            can_offline: Some(false),
+        })?;
+        out(&MemoryBlock {
+            phys_index: 1,
+            online: true,
+            can_offline: Some(true),
+        })
     }
 
     fn set_memory_block(&mut self, phys_index: u64, _online: bool) -> Result<MemoryBlockResponse> {
-        Ok(if phys_index < 2 { MemoryBlockResponse::Success } else { MemoryBlockResponse::NotFound })
+        Ok(if phys_index < 2 {
+            MemoryBlockResponse::Success
+        } else {
+            MemoryBlockResponse::NotFound
+        })
     }
 
     fn memory_block_size(&mut self) -> Result<u64> {
         Ok(128 << 20)
     }
 
-    fn network_interfaces(&mut self, out: &mut dyn FnMut(&NetworkInterface<'_>) -> Result<()>) -> Result<()> {
-        let addrs = [IpAddress { ip_address: "127.0.0.1", ipv6: false, prefix: 8 }, IpAddress { ip_address: "::1", ipv6: true, prefix: 128 }];
+    fn network_interfaces(
+        &mut self,
+        out: &mut dyn FnMut(&NetworkInterface<'_>) -> Result<()>,
+    ) -> Result<()> {
+        let addrs = [
+            IpAddress {
+                ip_address: "127.0.0.1",
+                ipv6: false,
+                prefix: 8,
+            },
+            IpAddress {
+                ip_address: "::1",
+                ipv6: true,
+                prefix: 128,
+            },
+        ];
         out(&NetworkInterface {
             name: "lo",
             hardware_address: Some("00:00:00:00:00:00"),
@@ -259,7 +346,12 @@ impl Platform for MockPlatform {
 
     fn fs_info(&mut self, out: &mut dyn FnMut(&FilesystemInfo<'_>) -> Result<()>) -> Result<()> {
         let disk = [DiskAddress {
-            pci_controller: PciAddress { domain: 0, bus: 0, slot: 4, function: 0 },
+            pci_controller: PciAddress {
+                domain: 0,
+                bus: 0,
+                slot: 4,
+                function: 0,
+            },
             bus_type: "virtio",
             bus: 0,
             target: 0,
@@ -280,7 +372,11 @@ impl Platform for MockPlatform {
     }
 
     fn fsfreeze_status(&mut self) -> Result<FsfreezeStatus> {
-        Ok(if self.frozen { FsfreezeStatus::Frozen } else { FsfreezeStatus::Thawed })
+        Ok(if self.frozen {
+            FsfreezeStatus::Frozen
+        } else {
+            FsfreezeStatus::Thawed
+        })
     }
 
     fn fsfreeze_freeze(&mut self, mountpoints: Option<StrList<'_>>) -> Result<i64> {
@@ -295,7 +391,16 @@ impl Platform for MockPlatform {
         Ok(n)
     }
 
-    fn fstrim(&mut self, minimum: Option<i64>, out: &mut dyn FnMut(&TrimResult<'_>) -> Result<()>) -> Result<()> {
-        out(&TrimResult { path: "/", trimmed: Some(0), minimum: Some(minimum.unwrap_or(0)), error: None })
+    fn fstrim(
+        &mut self,
+        minimum: Option<i64>,
+        out: &mut dyn FnMut(&TrimResult<'_>) -> Result<()>,
+    ) -> Result<()> {
+        out(&TrimResult {
+            path: "/",
+            trimmed: Some(0),
+            minimum: Some(minimum.unwrap_or(0)),
+            error: None,
+        })
     }
 }

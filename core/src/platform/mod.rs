@@ -19,9 +19,9 @@
 //! (`spool_*`) while they arrive.
 
 mod error;
+pub mod memfs;
 #[cfg(any(test, feature = "mock"))]
 pub mod mock;
-pub mod memfs;
 pub use memfs::MemFs;
 mod types;
 
@@ -138,7 +138,13 @@ pub trait Platform {
     }
 
     /// Reads captured output of an exited process from `offset`.
-    fn exec_output(&mut self, pid: i64, stream: OutputStream, offset: u64, buf: &mut [u8]) -> Result<usize> {
+    fn exec_output(
+        &mut self,
+        pid: i64,
+        stream: OutputStream,
+        offset: u64,
+        buf: &mut [u8],
+    ) -> Result<usize> {
         Err(Error::Unsupported)
     }
 
@@ -200,7 +206,10 @@ pub trait Platform {
     }
 
     /// `guest-network-get-interfaces`: call `out` once per interface.
-    fn network_interfaces(&mut self, out: &mut dyn FnMut(&NetworkInterface<'_>) -> Result<()>) -> Result<()> {
+    fn network_interfaces(
+        &mut self,
+        out: &mut dyn FnMut(&NetworkInterface<'_>) -> Result<()>,
+    ) -> Result<()> {
         Err(Error::Unsupported)
     }
 
@@ -229,7 +238,11 @@ pub trait Platform {
     }
 
     /// `guest-fstrim`: call `out` once per mount point.
-    fn fstrim(&mut self, minimum: Option<i64>, out: &mut dyn FnMut(&TrimResult<'_>) -> Result<()>) -> Result<()> {
+    fn fstrim(
+        &mut self,
+        minimum: Option<i64>,
+        out: &mut dyn FnMut(&TrimResult<'_>) -> Result<()>,
+    ) -> Result<()> {
         Err(Error::Unsupported)
     }
 }

@@ -395,14 +395,23 @@ mod tests {
 
     #[test]
     fn open_modes_accept_exactly_qemu_ga_set() {
-        for m in ["r", "rb", "w", "wb", "a", "ab", "r+", "rb+", "r+b", "w+", "wb+", "w+b", "a+", "ab+", "a+b"] {
+        for m in [
+            "r", "rb", "w", "wb", "a", "ab", "r+", "rb+", "r+b", "w+", "wb+", "w+b", "a+", "ab+",
+            "a+b",
+        ] {
             assert!(OpenMode::parse(m).is_some(), "{m}");
         }
         for m in ["", "x", "rw", "r++", "bb", "b", "R", "wx", "a+bb"] {
             assert!(OpenMode::parse(m).is_none(), "{m}");
         }
         let m = OpenMode::parse("r+b");
-        assert_eq!(m, Some(OpenMode { base: OpenBase::Read, plus: true }));
+        assert_eq!(
+            m,
+            Some(OpenMode {
+                base: OpenBase::Read,
+                plus: true
+            })
+        );
         assert!(m.is_some_and(|m| m.reads() && m.writes()));
     }
 

@@ -38,7 +38,13 @@ const TABLE: [u8; 256] = {
 impl Decoder {
     /// A decoder at the start of a value.
     pub const fn new() -> Decoder {
-        Decoder { quad: [0; 4], n: 0, data: 0, padded: false, invalid: false }
+        Decoder {
+            quad: [0; 4],
+            n: 0,
+            data: 0,
+            padded: false,
+            invalid: false,
+        }
     }
 
     /// Whether a character outside the alphabet was seen.
@@ -47,7 +53,11 @@ impl Decoder {
     }
 
     /// Decodes `text`, calling `out` with pieces of at most 192 bytes.
-    pub fn feed<E>(&mut self, text: &[u8], out: &mut impl FnMut(&[u8]) -> Result<(), E>) -> Result<(), E> {
+    pub fn feed<E>(
+        &mut self,
+        text: &[u8],
+        out: &mut impl FnMut(&[u8]) -> Result<(), E>,
+    ) -> Result<(), E> {
         let mut buf = [0u8; 192];
         let mut len = 0;
         for &c in text {
@@ -70,7 +80,10 @@ impl Decoder {
     /// Ends the value: decodes a final partial quad.
     pub fn finish<E>(&mut self, out: &mut impl FnMut(&[u8]) -> Result<(), E>) -> Result<(), E> {
         let (b, n) = self.flush_quad();
-        *self = Decoder { invalid: self.invalid, ..Decoder::new() };
+        *self = Decoder {
+            invalid: self.invalid,
+            ..Decoder::new()
+        };
         if n > 0 {
             out(&b[..n])?;
         }
@@ -138,7 +151,10 @@ mod tests {
     #[test]
     fn decodes_any_split() {
         assert_eq!(decode(&[b"aGVsbG8="]), (b"hello".to_vec(), false));
-        assert_eq!(decode(&[b"aG", b"VsbG", b"8", b"="]), (b"hello".to_vec(), false));
+        assert_eq!(
+            decode(&[b"aG", b"VsbG", b"8", b"="]),
+            (b"hello".to_vec(), false)
+        );
         assert_eq!(decode(&[b"aGVs\nbG8=\n"]), (b"hello".to_vec(), false));
         assert_eq!(decode(&[b"aGU="]), (b"he".to_vec(), false));
         assert_eq!(decode(&[b""]), (Vec::new(), false));

@@ -37,7 +37,10 @@ impl EnvelopeError<'_> {
     /// Whether the reply may carry the request's `id` (not for errors that
     /// stop before there is an object to take it from).
     pub fn carries_id(&self) -> bool {
-        !matches!(self, EnvelopeError::NotAnObject | EnvelopeError::DuplicateKey)
+        !matches!(
+            self,
+            EnvelopeError::NotAnObject | EnvelopeError::DuplicateKey
+        )
     }
 }
 
@@ -46,7 +49,9 @@ pub fn id_of(frame: &[u8]) -> Option<&[u8]> {
     if json::kind(frame) != Kind::Object {
         return None;
     }
-    json::members(frame).find(|(k, _)| *k == b"id").map(|(_, v)| v)
+    json::members(frame)
+        .find(|(k, _)| *k == b"id")
+        .map(|(_, v)| v)
 }
 
 /// Splits a frame into its envelope; the first violation in member order wins.
@@ -57,7 +62,11 @@ pub fn parse(frame: &[u8]) -> Result<Envelope<'_>, EnvelopeError<'_>> {
     if has_duplicate_key(frame) {
         return Err(EnvelopeError::DuplicateKey);
     }
-    let mut env = Envelope { execute: &[], arguments: None, id: None };
+    let mut env = Envelope {
+        execute: &[],
+        arguments: None,
+        id: None,
+    };
     let mut has_execute = false;
     for (key, value) in json::members(frame) {
         match (key, json::kind(value)) {
@@ -80,13 +89,17 @@ pub fn parse(frame: &[u8]) -> Result<Envelope<'_>, EnvelopeError<'_>> {
 
 /// Whether an object has the same key twice (compared as written).
 pub fn has_duplicate_key(obj: &[u8]) -> bool {
-    json::members(obj).enumerate().any(|(i, (k, _))| json::members(obj).take(i).any(|(k2, _)| k2 == k))
+    json::members(obj)
+        .enumerate()
+        .any(|(i, (k, _))| json::members(obj).take(i).any(|(k2, _)| k2 == k))
 }
 
 /// Scans a request prefix (a frame cut before a streamed string) for a
 /// top-level member, e.g. `execute`, and for `arguments.<name>`.
 pub fn prefix_member<'a>(prefix: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
-    json::members(prefix).find(|(k, v)| *k == name && !v.is_empty()).map(|(_, v)| v)
+    json::members(prefix)
+        .find(|(k, v)| *k == name && !v.is_empty())
+        .map(|(_, v)| v)
 }
 
 /// The `arguments` object's members before the streamed string.
@@ -94,7 +107,9 @@ pub fn prefix_argument<'a>(prefix: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
     let args_at = find_arguments(prefix)?;
     let args = prefix.get(args_at..)?;
     // The argument members end at the streamed key, whose value is missing.
-    json::members(args).find(|(k, v)| *k == name && !v.is_empty()).map(|(_, v)| v)
+    json::members(args)
+        .find(|(k, v)| *k == name && !v.is_empty())
+        .map(|(_, v)| v)
 }
 
 fn find_arguments(prefix: &[u8]) -> Option<usize> {
@@ -119,24 +134,43 @@ mod tests {
         let e = parse(f);
         assert_eq!(
             e,
-            Ok(Envelope { execute: b"guest-ping", arguments: Some(b"{}"), id: Some(br#"[1,{"a":null}]"#) })
+            Ok(Envelope {
+                execute: b"guest-ping",
+                arguments: Some(b"{}"),
+                id: Some(br#"[1,{"a":null}]"#)
+            })
         );
     }
 
     #[test]
     fn rejects_like_qemu() {
         assert_eq!(parse(b"[1]"), Err(EnvelopeError::NotAnObject));
-        assert_eq!(parse(br#"{"execute":1}"#), Err(EnvelopeError::ExecuteNotString));
-        assert_eq!(parse(br#"{"execute":"x","arguments":null}"#), Err(EnvelopeError::ArgumentsNotObject));
-        assert_eq!(parse(br#"{"execute":"x","exec-oob":1}"#), Err(EnvelopeError::Unexpected(b"exec-oob")));
+        assert_eq!(
+            parse(br#"{"execute":1}"#),
+            Err(EnvelopeError::ExecuteNotString)
+        );
+        assert_eq!(
+            parse(br#"{"execute":"x","arguments":null}"#),
+            Err(EnvelopeError::ArgumentsNotObject)
+        );
+        assert_eq!(
+            parse(br#"{"execute":"x","exec-oob":1}"#),
+            Err(EnvelopeError::Unexpected(b"exec-oob"))
+        );
         assert_eq!(parse(br#"{"id":1}"#), Err(EnvelopeError::LacksExecute));
-        assert_eq!(parse(br#"{"id":1,"id":2,"execute":"x"}"#), Err(EnvelopeError::DuplicateKey));
+        assert_eq!(
+            parse(br#"{"id":1,"id":2,"execute":"x"}"#),
+            Err(EnvelopeError::DuplicateKey)
+        );
     }
 
     #[test]
     fn prefix_scan_finds_execute_and_handle() {
         let p = br#"{"execute":"guest-file-write","arguments":{"handle":1000,"buf-b64":"#;
-        assert_eq!(prefix_member(p, b"execute"), Some(&br#""guest-file-write""#[..]));
+        assert_eq!(
+            prefix_member(p, b"execute"),
+            Some(&br#""guest-file-write""#[..])
+        );
         assert_eq!(prefix_argument(p, b"handle"), Some(&b"1000"[..]));
         assert_eq!(prefix_argument(p, b"count"), None);
         let p = br#"{"arguments":{"buf-b64":"#;

@@ -107,7 +107,11 @@ pub enum ParseErrorKind {
 
 impl ParseError {
     fn new(kind: ParseErrorKind) -> ParseError {
-        ParseError { kind, detail: [0; 16], detail_len: 0 }
+        ParseError {
+            kind,
+            detail: [0; 16],
+            detail_len: 0,
+        }
     }
 
     fn with_detail(kind: ParseErrorKind, detail: &[u8]) -> ParseError {
@@ -140,7 +144,9 @@ impl ParseError {
     /// The offending text (raw bytes, to be escaped by the writer), if any.
     pub fn detail(&self) -> Option<&[u8]> {
         match self.kind {
-            ParseErrorKind::Stray | ParseErrorKind::InvalidKeyword => Some(&self.detail[..self.detail_len as usize]),
+            ParseErrorKind::Stray | ParseErrorKind::InvalidKeyword => {
+                Some(&self.detail[..self.detail_len as usize])
+            }
             _ => None,
         }
     }
@@ -295,7 +301,10 @@ impl<const N: usize> Framer<N> {
 
     /// Whether a request has started and is not complete.
     pub fn is_mid_request(&self) -> bool {
-        !self.done && (self.len > 0 || self.err.is_some() || self.lex != Lex::Idle && self.lex != Lex::Skip)
+        !self.done
+            && (self.len > 0
+                || self.err.is_some()
+                || self.lex != Lex::Idle && self.lex != Lex::Skip)
     }
 
     /// Consumes a prefix of `input`; returns its length and at most one event.
@@ -325,7 +334,11 @@ impl<const N: usize> Framer<N> {
             Out::Frame => {
                 self.done = true;
                 let (json, arena) = self.buf.split_at_mut(self.len);
-                Some(Event::Frame(Frame { json, arena, streamed: self.streamed }))
+                Some(Event::Frame(Frame {
+                    json,
+                    arena,
+                    streamed: self.streamed,
+                }))
             }
             Out::Error(e) => {
                 self.done = true;
@@ -527,7 +540,11 @@ impl<const N: usize> Framer<N> {
 
     /// A complete `\uXXXX`: checks surrogate pairing, then stores it.
     fn code_unit(&mut self, u: u16) -> Out {
-        let (was_high, is_high, is_low) = (self.high_surrogate, (0xD800..0xDC00).contains(&u), (0xDC00..0xE000).contains(&u));
+        let (was_high, is_high, is_low) = (
+            self.high_surrogate,
+            (0xD800..0xDC00).contains(&u),
+            (0xDC00..0xE000).contains(&u),
+        );
         if was_high != is_low {
             self.high_surrogate = false;
             return self.grammar_error(ParseErrorKind::InvalidEscape);
@@ -560,7 +577,11 @@ impl<const N: usize> Framer<N> {
         }
         if self.streaming.is_some() {
             self.esc_out[..decoded.len()].copy_from_slice(decoded);
-            return if decoded.is_empty() { Out::None } else { Out::StreamEsc(decoded.len()) };
+            return if decoded.is_empty() {
+                Out::None
+            } else {
+                Out::StreamEsc(decoded.len())
+            };
         }
         self.store(raw)
     }
@@ -664,7 +685,10 @@ impl<const N: usize> Framer<N> {
             Ok(()) => {}
             Err(kind) => return self.grammar_error_at(kind, t),
         }
-        if matches!(t, Token::Open(_) | Token::Close(_) | Token::Colon | Token::Comma) {
+        if matches!(
+            t,
+            Token::Open(_) | Token::Close(_) | Token::Colon | Token::Comma
+        ) {
             let out = self.store(&[b]);
             if out != Out::None {
                 return out;
@@ -686,7 +710,9 @@ impl<const N: usize> Framer<N> {
             Token::Str if matches!(self.expect, Key | KeyOrClose) => self.expect = Colon,
             Token::Str | Token::Scalar if value_ok => self.value_done(),
             Token::Colon if self.expect == Colon => self.expect = MemberValue,
-            Token::Comma if self.expect == CommaOrClose => self.expect = if in_object { Key } else { Element },
+            Token::Comma if self.expect == CommaOrClose => {
+                self.expect = if in_object { Key } else { Element }
+            }
             _ => return Err(self.error_kind(in_object)),
         }
         Ok(())
@@ -720,7 +746,11 @@ impl<const N: usize> Framer<N> {
         }
         self.stack = self.stack << 1 | obj as u64;
         self.depth += 1;
-        self.expect = if obj { Expect::KeyOrClose } else { Expect::ElementOrClose };
+        self.expect = if obj {
+            Expect::KeyOrClose
+        } else {
+            Expect::ElementOrClose
+        };
     }
 
     fn pop(&mut self) {

@@ -39,7 +39,10 @@ pub fn value_len(src: &[u8]) -> usize {
     match src.first() {
         Some(b'"') => string_len(src),
         Some(b'{' | b'[') => container_len(src),
-        Some(_) => src.iter().position(|&b| matches!(b, b',' | b'}' | b']' | b':')).unwrap_or(src.len()),
+        Some(_) => src
+            .iter()
+            .position(|&b| matches!(b, b',' | b'}' | b']' | b':'))
+            .unwrap_or(src.len()),
         None => 0,
     }
 }
@@ -81,7 +84,9 @@ fn container_len(src: &[u8]) -> usize {
 
 /// The members of an object value: `(raw key without quotes, value)`.
 pub fn members(obj: &[u8]) -> Members<'_> {
-    Members { rest: obj.get(1..).unwrap_or(&[]) }
+    Members {
+        rest: obj.get(1..).unwrap_or(&[]),
+    }
 }
 
 /// Iterator over an object's members (see [`members`]).
@@ -110,7 +115,9 @@ impl<'a> Iterator for Members<'a> {
 
 /// The elements of an array value.
 pub fn elements(arr: &[u8]) -> Elements<'_> {
-    Elements { rest: arr.get(1..).unwrap_or(&[]) }
+    Elements {
+        rest: arr.get(1..).unwrap_or(&[]),
+    }
 }
 
 /// Iterator over an array's elements (see [`elements`]).
@@ -178,7 +185,9 @@ fn hex4(raw: &[u8]) -> Option<u32> {
 }
 
 fn decode_u_escape(rest: &[u8]) -> (char, usize) {
-    let Some(hi) = hex4(rest) else { return ('\u{FFFD}', 2) };
+    let Some(hi) = hex4(rest) else {
+        return ('\u{FFFD}', 2);
+    };
     if (0xD800..0xDC00).contains(&hi) {
         if let (Some(b"\\u"), Some(lo)) = (rest.get(4..6), rest.get(6..).and_then(hex4)) {
             let c = 0x10000 + ((hi - 0xD800) << 10) + (lo.wrapping_sub(0xDC00) & 0x3FF);
@@ -195,7 +204,10 @@ fn decode_utf8(raw: &[u8]) -> (char, usize) {
         Some(0xC0..) => 2,
         _ => 1,
     };
-    let c = raw.get(..n).and_then(|s| core::str::from_utf8(s).ok()).and_then(|s| s.chars().next());
+    let c = raw
+        .get(..n)
+        .and_then(|s| core::str::from_utf8(s).ok())
+        .and_then(|s| s.chars().next());
     c.map_or(('\u{FFFD}', 1), |c| (c, n))
 }
 
@@ -232,7 +244,10 @@ pub fn escape_bytes<E>(b: &[u8], out: &mut impl FnMut(&[u8]) -> Result<(), E>) -
 pub fn escape_raw<E>(raw: &[u8], out: &mut impl FnMut(&[u8]) -> Result<(), E>) -> Result<(), E> {
     let mut i = 0;
     while i < raw.len() {
-        let run = raw[i..].iter().take_while(|&&b| b != b'\\' && b < 0x7F && b >= 0x20 && b != b'"').count();
+        let run = raw[i..]
+            .iter()
+            .take_while(|&&b| b != b'\\' && (0x20..0x7F).contains(&b) && b != b'"')
+            .count();
         if run > 0 {
             out(&raw[i..i + run])?;
             i += run;
@@ -332,7 +347,14 @@ mod tests {
     fn members_and_elements() {
         let obj = br#"{"a":1,"b":{"c":[1,2]},"d":"x,}"}"#;
         let m: Vec<_> = members(obj).collect();
-        assert_eq!(m, [(&b"a"[..], &b"1"[..]), (b"b", br#"{"c":[1,2]}"#), (b"d", br#""x,}""#)]);
+        assert_eq!(
+            m,
+            [
+                (&b"a"[..], &b"1"[..]),
+                (b"b", br#"{"c":[1,2]}"#),
+                (b"d", br#""x,}""#)
+            ]
+        );
         let e: Vec<_> = elements(b"[1,\"a\",[2,3],{}]").collect();
         assert_eq!(e, [&b"1"[..], b"\"a\"", b"[2,3]", b"{}"]);
         assert_eq!(elements(b"[]").count(), 0);

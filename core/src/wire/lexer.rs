@@ -120,7 +120,11 @@ pub(crate) struct Utf8 {
 impl Utf8 {
     /// The state between characters.
     pub(crate) const fn new() -> Utf8 {
-        Utf8 { need: 0, lo: 0, hi: 0 }
+        Utf8 {
+            need: 0,
+            lo: 0,
+            hi: 0,
+        }
     }
 
     /// Whether a multi-byte sequence is incomplete.
@@ -166,7 +170,10 @@ pub(crate) enum Esc {
 
 /// Whether `b` may follow a backslash (`\'` is qemu's extension).
 pub(crate) fn simple_escape(b: u8) -> bool {
-    matches!(b, b'"' | b'\'' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' | b'u')
+    matches!(
+        b,
+        b'"' | b'\'' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' | b'u'
+    )
 }
 
 #[cfg(test)]

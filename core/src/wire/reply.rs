@@ -30,7 +30,14 @@ pub struct ReplyWriter<'a, W: Write> {
 impl<'a, W: Write> ReplyWriter<'a, W> {
     /// A writer staging into `stage` (at least a few dozen bytes).
     pub fn new(out: &'a mut W, stage: &'a mut [u8]) -> Self {
-        ReplyWriter { out, error: None, stage, len: 0, committed: false, need_comma: false }
+        ReplyWriter {
+            out,
+            error: None,
+            stage,
+            len: 0,
+            committed: false,
+            need_comma: false,
+        }
     }
 
     /// Whether part of this reply has already gone to the channel.
