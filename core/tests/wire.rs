@@ -128,3 +128,14 @@ case!(file_round_trip: concat!(
     "{\"return\": {\"buf-b64\": \"bGxv\", \"count\": 3, \"eof\": true}}\n",
     "{\"return\": {\"buf-b64\": \"\", \"count\": 0, \"eof\": true}}\n",
     "{\"return\": {}}\n"));
+
+// ---- newer commands
+case!(load: br#"{"execute":"guest-get-load"}"# => "{\"return\": {\"load1m\": 0.5, \"load5m\": 0.25, \"load15m\": 0}}\n");
+case!(cpustats: br#"{"execute":"guest-get-cpustats"}"# =>
+    "{\"return\": [{\"type\": \"linux\", \"cpu\": 0, \"user\": 10, \"nice\": 0, \"system\": 5, \"idle\": 100, \"iowait\": 1}]}\n");
+case!(ssh_get: br#"{"execute":"guest-ssh-get-authorized-keys","arguments":{"username":"root"}}"# =>
+    "{\"return\": {\"keys\": [\"ssh-ed25519 AAAA root@mock\"]}}\n");
+case!(ssh_add_rejects_comment: br##"{"execute":"guest-ssh-add-authorized-keys","arguments":{"username":"root","keys":["# no"]}}"## =>
+    "{\"error\": {\"class\": \"GenericError\", \"desc\": \"invalid OpenSSH public key: '# no'\"}}\n");
+case!(unsupported_by_platform: br#"{"execute":"guest-get-diskstats"}"# =>
+    "{\"error\": {\"class\": \"GenericError\", \"desc\": \"this feature or command is not currently supported\"}}\n");

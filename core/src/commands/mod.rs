@@ -11,6 +11,8 @@ pub mod file;
 pub mod filesystem;
 pub mod hardware;
 pub mod payload;
+pub mod ssh;
+pub mod stats;
 pub mod sync;
 pub mod system;
 

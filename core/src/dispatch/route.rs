@@ -2,7 +2,9 @@
 
 use embedded_io::Write;
 
-use crate::commands::{exec, file, filesystem, hardware, sync, system, Args, Cx, Outcome};
+use crate::commands::{
+    exec, file, filesystem, hardware, ssh, stats, sync, system, Args, Cx, Outcome,
+};
 use crate::platform::{Platform, SuspendMode};
 use crate::schema::Command::{self, *};
 
@@ -47,5 +49,13 @@ pub fn route<'a, P: Platform, W: Write>(
         GuestGetUsers => system::users(cx, a),
         GuestGetTimezone => system::timezone(cx, a),
         GuestGetOsinfo => system::os_info(cx, a),
+        GuestGetDisks => stats::disks(cx, a),
+        GuestSshGetAuthorizedKeys => ssh::get(cx, a),
+        GuestSshAddAuthorizedKeys => ssh::add(cx, a),
+        GuestSshRemoveAuthorizedKeys => ssh::remove(cx, a),
+        GuestGetDiskstats => stats::disk_stats(cx, a),
+        GuestGetCpustats => stats::cpu_stats(cx, a),
+        GuestGetLoad => stats::load(cx, a),
+        GuestNetworkGetRoute => stats::routes(cx, a),
     }
 }

@@ -403,4 +403,46 @@ impl Platform for MockPlatform {
             error: None,
         })
     }
+
+    fn load_average(&mut self) -> Result<LoadAverage> {
+        Ok(LoadAverage {
+            load1m: 0.5,
+            load5m: 0.25,
+            load15m: 0.0,
+        })
+    }
+
+    fn cpu_stats(&mut self, out: &mut dyn FnMut(&CpuStats) -> Result<()>) -> Result<()> {
+        out(&CpuStats {
+            cpu: 0,
+            user: 10,
+            nice: 0,
+            system: 5,
+            idle: 100,
+            iowait: Some(1),
+            ..CpuStats::default()
+        })
+    }
+
+    fn ssh_authorized_keys(
+        &mut self,
+        username: &str,
+        out: &mut dyn FnMut(&str) -> Result<()>,
+    ) -> Result<()> {
+        if username != "root" {
+            return Err(Error::msg(format_args!(
+                "failed to lookup user '{username}': Success"
+            )));
+        }
+        out("ssh-ed25519 AAAA root@mock")
+    }
+
+    fn ssh_add_authorized_keys(
+        &mut self,
+        _username: &str,
+        _keys: StrList<'_>,
+        _reset: bool,
+    ) -> Result<()> {
+        Ok(())
+    }
 }

@@ -245,4 +245,59 @@ pub trait Platform {
     ) -> Result<()> {
         Err(Error::Unsupported)
     }
+
+    // ---- newer commands (after QEMU 2.10) -------------------------------------
+
+    /// `guest-get-disks`: call `out` once per disk or partition.
+    fn disks(&mut self, out: &mut dyn FnMut(&DiskInfo<'_>) -> Result<()>) -> Result<()> {
+        Err(Error::Unsupported)
+    }
+
+    /// `guest-get-diskstats`: call `out` once per block device.
+    fn disk_stats(&mut self, out: &mut dyn FnMut(&DiskStatsInfo<'_>) -> Result<()>) -> Result<()> {
+        Err(Error::Unsupported)
+    }
+
+    /// `guest-get-cpustats`: call `out` once per CPU.
+    fn cpu_stats(&mut self, out: &mut dyn FnMut(&CpuStats) -> Result<()>) -> Result<()> {
+        Err(Error::Unsupported)
+    }
+
+    /// `guest-get-load`.
+    fn load_average(&mut self) -> Result<LoadAverage> {
+        Err(Error::Unsupported)
+    }
+
+    /// `guest-network-get-route`: call `out` once per route.
+    fn network_routes(
+        &mut self,
+        out: &mut dyn FnMut(&NetworkRoute<'_>) -> Result<()>,
+    ) -> Result<()> {
+        Err(Error::Unsupported)
+    }
+
+    /// `guest-ssh-get-authorized-keys`: call `out` once per key (in qemu-ga's
+    /// reverse file order).
+    fn ssh_authorized_keys(
+        &mut self,
+        username: &str,
+        out: &mut dyn FnMut(&str) -> Result<()>,
+    ) -> Result<()> {
+        Err(Error::Unsupported)
+    }
+
+    /// `guest-ssh-add-authorized-keys`.
+    fn ssh_add_authorized_keys(
+        &mut self,
+        username: &str,
+        keys: StrList<'_>,
+        reset: bool,
+    ) -> Result<()> {
+        Err(Error::Unsupported)
+    }
+
+    /// `guest-ssh-remove-authorized-keys`.
+    fn ssh_remove_authorized_keys(&mut self, username: &str, keys: StrList<'_>) -> Result<()> {
+        Err(Error::Unsupported)
+    }
 }

@@ -389,6 +389,106 @@ pub enum FsfreezeStatus {
     Frozen,
 }
 
+/// `guest-get-disks`' entries.
+#[derive(Clone, Copy, Debug)]
+pub struct DiskInfo<'a> {
+    /// `name`: the device node, e.g. `/dev/vda`.
+    pub name: &'a str,
+    /// `partition`.
+    pub partition: bool,
+    /// `dependencies`: device nodes this one is built on.
+    pub dependencies: Option<&'a [&'a str]>,
+    /// `address`.
+    pub address: Option<DiskAddress<'a>>,
+    /// `alias` (device-mapper name).
+    pub alias: Option<&'a str>,
+}
+
+/// `GuestDiskStats`: `/proc/diskstats` counters, each optional.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[allow(missing_docs)] // counters named as in the schema
+pub struct DiskStats {
+    pub read_sectors: Option<u64>,
+    pub read_ios: Option<u64>,
+    pub read_merges: Option<u64>,
+    pub write_sectors: Option<u64>,
+    pub write_ios: Option<u64>,
+    pub write_merges: Option<u64>,
+    pub discard_sectors: Option<u64>,
+    pub discard_ios: Option<u64>,
+    pub discard_merges: Option<u64>,
+    pub flush_ios: Option<u64>,
+    pub read_ticks: Option<u64>,
+    pub write_ticks: Option<u64>,
+    pub discard_ticks: Option<u64>,
+    pub flush_ticks: Option<u64>,
+    pub ios_pgr: Option<u64>,
+    pub total_ticks: Option<u64>,
+    pub weight_ticks: Option<u64>,
+}
+
+/// `guest-get-diskstats`' entries.
+#[derive(Clone, Copy, Debug)]
+pub struct DiskStatsInfo<'a> {
+    /// `name`.
+    pub name: &'a str,
+    /// `major`.
+    pub major: u64,
+    /// `minor`.
+    pub minor: u64,
+    /// `stats`.
+    pub stats: DiskStats,
+}
+
+/// `guest-get-cpustats`' entries (`type` = `linux`), in milliseconds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[allow(missing_docs)] // fields named as in /proc/stat and the schema
+pub struct CpuStats {
+    pub cpu: i64,
+    pub user: u64,
+    pub nice: u64,
+    pub system: u64,
+    pub idle: u64,
+    pub iowait: Option<u64>,
+    pub irq: Option<u64>,
+    pub softirq: Option<u64>,
+    pub steal: Option<u64>,
+    pub guest: Option<u64>,
+    pub guestnice: Option<u64>,
+}
+
+/// `guest-get-load`'s reply.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[allow(missing_docs)]
+pub struct LoadAverage {
+    pub load1m: f64,
+    pub load5m: f64,
+    pub load15m: f64,
+}
+
+/// `guest-network-get-route`'s entries.
+#[derive(Clone, Copy, Debug, Default)]
+#[allow(missing_docs)] // members named as in the schema
+pub struct NetworkRoute<'a> {
+    pub iface: &'a str,
+    pub destination: &'a str,
+    pub metric: i64,
+    /// 4 or 6.
+    pub version: i64,
+    pub gateway: Option<&'a str>,
+    pub mask: Option<&'a str>,
+    pub irtt: Option<i64>,
+    pub flags: Option<u64>,
+    pub refcnt: Option<i64>,
+    pub use_: Option<i64>,
+    pub window: Option<i64>,
+    pub mtu: Option<i64>,
+    pub desprefixlen: Option<&'a str>,
+    pub source: Option<&'a str>,
+    pub srcprefixlen: Option<&'a str>,
+    pub nexthop: Option<&'a str>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
