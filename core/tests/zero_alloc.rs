@@ -81,3 +81,11 @@ fn ten_thousand_mixed_requests_allocate_nothing() {
     assert!(sink.lines >= 10_000, "replies: {}", sink.lines);
     assert_eq!(after - before, 0, "heap allocations on the request path");
 }
+
+#[test]
+fn agent_size_with_default_buffers() {
+    // Reported in the README; printed so `cargo test -- --nocapture` shows it.
+    let size = std::mem::size_of::<Agent<MockPlatform>>() - std::mem::size_of::<MockPlatform>();
+    println!("size_of Agent<P> minus P, default buffers: {size} bytes");
+    assert!(size < 8 * 1024, "{size}");
+}

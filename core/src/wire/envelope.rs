@@ -71,7 +71,8 @@ pub fn parse(frame: &[u8]) -> Result<Envelope<'_>, EnvelopeError<'_>> {
     for (key, value) in json::members(frame) {
         match (key, json::kind(value)) {
             (b"execute", Kind::String) => {
-                env.execute = &value[1..value.len() - 1];
+                // `get`: on bytes that are not a frame the span may be a lone `"`.
+                env.execute = value.get(1..value.len() - 1).unwrap_or(&[]);
                 has_execute = true;
             }
             (b"execute", _) => return Err(EnvelopeError::ExecuteNotString),

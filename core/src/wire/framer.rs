@@ -480,7 +480,8 @@ impl<const N: usize> Framer<N> {
             }
             _ if b == self.quote => self.end_string(),
             b'"' => self.content(b"\\\"", b"\""),
-            0x20..=0x7E => self.content(&[b], &[b]),
+            // DEL is plain string content for qemu and RFC 8259 alike.
+            0x20..=0x7F => self.content(&[b], &[b]),
             _ => self.lexical_error(b),
         }
     }
