@@ -89,3 +89,8 @@ fn agent_size_with_default_buffers() {
     println!("size_of Agent<P> minus P, default buffers: {size} bytes");
     assert!(size < 8 * 1024, "{size}");
 }
+
+/// The agent can be built at compile time (firmware keeps it in a `static`).
+const _: () = {
+    let _agent = Agent::<MockPlatform, 64>::new_thawed(MockPlatform::new());
+};

@@ -42,6 +42,11 @@ pub struct Filter {
 }
 
 impl Filter {
+    /// Everything allowed, not frozen.
+    pub const fn new() -> Filter {
+        Filter { block: CommandSet::EMPTY, allow: None, frozen: false }
+    }
+
     /// Whether `cmd` may run, in qemu-ga 9.1's order: allow list, then block
     /// list (block wins), then the frozen state (overrides everything).
     pub fn allows(&self, cmd: crate::schema::Command) -> bool {

@@ -44,6 +44,11 @@ pub struct Payload {
 }
 
 impl Payload {
+    /// No stream.
+    pub const fn new() -> Payload {
+        Payload { key: None, target: Target::Refused, decoder: Decoder::new(), decoded: 0, written: 0, error: None }
+    }
+
     /// A streamed argument begins; `prefix` is the request up to it and
     /// `file_write_allowed` says whether `guest-file-write` may run now.
     pub fn start<P: Platform>(

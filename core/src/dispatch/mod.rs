@@ -49,18 +49,24 @@ impl<P: Platform, const N: usize> Agent<P, N> {
     /// An agent over `platform`. If the platform reports frozen
     /// filesystems, the agent starts frozen (protocol notes 4.3).
     pub fn new(platform: P) -> Self {
-        let mut agent = Agent {
+        let mut agent = Agent::new_thawed(platform);
+        agent.session.filter.frozen = agent.platform_frozen();
+        agent
+    }
+
+    /// Like [`Agent::new`] without asking the platform whether filesystems
+    /// are frozen; `const`, so firmware can build the agent in a `static`.
+    pub const fn new_thawed(platform: P) -> Self {
+        Agent {
             framer: Framer::new(),
             session: Session {
                 platform,
-                filter: Filter::default(),
+                filter: Filter::new(),
                 stage: [0; REPLY_BUF],
                 scratch: [0; SCRATCH],
-                payload: Payload::default(),
+                payload: Payload::new(),
             },
-        };
-        agent.session.filter.frozen = agent.platform_frozen();
-        agent
+        }
     }
 
     fn platform_frozen(&mut self) -> bool {
