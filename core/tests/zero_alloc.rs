@@ -3,18 +3,21 @@
 //! allocator, after set-up, make zero heap allocations.
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::cell::Cell;
 
 use qga_core::platform::mock::MockPlatform;
 use qga_core::Agent;
 
 struct Counting;
 
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+thread_local! {
+    /// Allocations made by this thread (other test threads don't count).
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+}
 
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
+        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
         // SAFETY: forwarding to the system allocator with the caller's layout.
         unsafe { System.alloc(layout) }
     }
@@ -72,12 +75,12 @@ const REQUESTS: &[&[u8]] = &[
 fn ten_thousand_mixed_requests_allocate_nothing() {
     let mut agent: Box<Agent<MockPlatform>> = Box::new(Agent::new(MockPlatform::new()));
     let mut sink = Sink::default();
-    let before = ALLOCATIONS.load(Ordering::SeqCst);
+    let before = ALLOCATIONS.with(Cell::get);
     for i in 0..10_000 {
         let req = REQUESTS[i % REQUESTS.len()];
         let _ = agent.feed(req, &mut sink);
     }
-    let after = ALLOCATIONS.load(Ordering::SeqCst);
+    let after = ALLOCATIONS.with(Cell::get);
     assert!(sink.lines >= 10_000, "replies: {}", sink.lines);
     assert_eq!(after - before, 0, "heap allocations on the request path");
 }

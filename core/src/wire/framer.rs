@@ -696,7 +696,8 @@ impl<const N: usize> Framer<N> {
             }
         }
         if self.depth == 0 && self.expect == Expect::CommaOrClose {
-            return Out::Frame;
+            // The last byte may not have fitted (`store` set the size error).
+            return self.err.map_or(Out::Frame, Out::Error);
         }
         Out::None
     }
