@@ -100,3 +100,10 @@ static CONST_AGENT: Agent<MockPlatform, 64> = Agent::new_thawed(MockPlatform::ne
 fn agent_builds_in_a_static() {
     assert!(!CONST_AGENT.is_frozen());
 }
+
+#[test]
+fn the_counter_sees_allocations() {
+    let before = ALLOCATIONS.with(Cell::get);
+    let v = std::hint::black_box(vec![1u8; 10]);
+    assert!(ALLOCATIONS.with(Cell::get) > before, "{}", v.len());
+}
