@@ -27,12 +27,15 @@ const MIXED: &[&[u8]] = &[
 ];
 
 fn mixed_stream(copies: usize) -> Vec<u8> {
-    (0..copies).flat_map(|i| MIXED[i % MIXED.len()].iter().copied()).collect()
+    (0..copies)
+        .flat_map(|i| MIXED[i % MIXED.len()].iter().copied())
+        .collect()
 }
 
 fn big_write() -> Vec<u8> {
     let b64 = "QUJD".repeat((16 << 20) / 3);
-    format!(r#"{{"execute":"guest-file-write","arguments":{{"handle":1,"buf-b64":"{b64}"}}}}"#).into_bytes()
+    format!(r#"{{"execute":"guest-file-write","arguments":{{"handle":1,"buf-b64":"{b64}"}}}}"#)
+        .into_bytes()
 }
 
 /// Frames `input` and counts the events.
@@ -86,14 +89,21 @@ fn framer(c: &mut Criterion) {
 fn agent(c: &mut Criterion) {
     let mut g = c.benchmark_group("agent");
     let mut a: Box<Agent<MockPlatform>> = Box::new(Agent::new(MockPlatform::new()));
-    let _ = a.feed(br#"{"execute":"guest-file-open","arguments":{"path":"/dev/zero","mode":"r+"}}"#, &mut Null);
+    let _ = a.feed(
+        br#"{"execute":"guest-file-open","arguments":{"path":"/dev/zero","mode":"r+"}}"#,
+        &mut Null,
+    );
     let stream = mixed_stream(MIXED.len() * 1000);
     g.throughput(Throughput::Elements((MIXED.len() * 1000) as u64));
-    g.bench_function("mixed_requests", |b| b.iter(|| a.feed(black_box(&stream), &mut Null)));
+    g.bench_function("mixed_requests", |b| {
+        b.iter(|| a.feed(black_box(&stream), &mut Null))
+    });
     let big = big_write();
     g.throughput(Throughput::Bytes(big.len() as u64));
     g.sample_size(10);
-    g.bench_function("file_write_16MiB", |b| b.iter(|| a.feed(black_box(&big), &mut Null)));
+    g.bench_function("file_write_16MiB", |b| {
+        b.iter(|| a.feed(black_box(&big), &mut Null))
+    });
     g.finish();
 }
 

@@ -44,7 +44,11 @@ pub struct Filter {
 impl Filter {
     /// Everything allowed, not frozen.
     pub const fn new() -> Filter {
-        Filter { block: CommandSet::EMPTY, allow: None, frozen: false }
+        Filter {
+            block: CommandSet::EMPTY,
+            allow: None,
+            frozen: false,
+        }
     }
 
     /// Whether `cmd` may run, in qemu-ga 9.1's order: allow list, then block

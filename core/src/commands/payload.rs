@@ -46,7 +46,14 @@ pub struct Payload {
 impl Payload {
     /// No stream.
     pub const fn new() -> Payload {
-        Payload { key: None, target: Target::Refused, decoder: Decoder::new(), decoded: 0, written: 0, error: None }
+        Payload {
+            key: None,
+            target: Target::Refused,
+            decoder: Decoder::new(),
+            decoded: 0,
+            written: 0,
+            error: None,
+        }
     }
 
     /// A streamed argument begins; `prefix` is the request up to it and

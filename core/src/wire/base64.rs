@@ -53,7 +53,11 @@ impl Decoder {
     }
 
     /// Decodes `text`, calling `out` with pieces of at most 192 bytes.
-    pub fn feed<E>(&mut self, text: &[u8], out: &mut impl FnMut(&[u8]) -> Result<(), E>) -> Result<(), E> {
+    pub fn feed<E>(
+        &mut self,
+        text: &[u8],
+        out: &mut impl FnMut(&[u8]) -> Result<(), E>,
+    ) -> Result<(), E> {
         let mut buf = [0u8; 192];
         let mut len = 0;
         let mut i = 0;
@@ -85,7 +89,12 @@ impl Decoder {
             return None;
         }
         let q = text.get(..4)?;
-        let v = [TABLE[q[0] as usize], TABLE[q[1] as usize], TABLE[q[2] as usize], TABLE[q[3] as usize]];
+        let v = [
+            TABLE[q[0] as usize],
+            TABLE[q[1] as usize],
+            TABLE[q[2] as usize],
+            TABLE[q[3] as usize],
+        ];
         if v.iter().any(|&x| x >= 64) {
             return None;
         }

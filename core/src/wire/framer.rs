@@ -868,4 +868,93 @@ fn plain(c: u8, quote: u8) -> bool {
 }
 
 #[cfg(test)]
-mod tests {}
+mod tests {
+    use super::*;
+    use std::vec::Vec;
+
+    /// What the framer reports for `input` fed in one piece, as text.
+    fn events<const N: usize>(input: &[u8]) -> Vec<std::string::String> {
+        let mut f = Framer::<N>::new();
+        let mut rest = input;
+        let mut out = Vec::new();
+        loop {
+            let (used, ev) = f.feed(rest);
+            rest = &rest[used..];
+            let Some(ev) = ev else { return out };
+            out.push(match ev {
+                Event::Frame(fr) => std::format!(
+                    "frame {} {:?}",
+                    std::str::from_utf8(fr.json).unwrap_or("?"),
+                    fr.streamed
+                ),
+                Event::Error(e) => std::format!("error {:?}", e.kind),
+                Event::StreamStart(k) => std::format!("start {k:?}"),
+                Event::StreamData(d) => {
+                    std::format!("data {}", std::str::from_utf8(d).unwrap_or("?"))
+                }
+                Event::StreamEnd => "end".into(),
+            });
+        }
+    }
+
+    #[test]
+    fn whitespace_is_dropped_and_quotes_normalised() {
+        assert_eq!(
+            events::<64>(b" { 'a' : [ 1 , \"x\\'\" ] } "),
+            ["frame {\"a\":[1,\"x'\"]} None"]
+        );
+        assert_eq!(
+            events::<64>(b"{'q':'say \"hi\"'}"),
+            ["frame {\"q\":\"say \\\"hi\\\"\"} None"]
+        );
+    }
+
+    #[test]
+    fn resync_byte_resets_mid_string_and_mid_stream() {
+        assert_eq!(events::<64>(b"{\"a\":\"b\xff{}"), ["frame {} None"]);
+        let mut input = br#"{"execute":"x","arguments":{"buf-b64":""#.to_vec();
+        input.extend_from_slice(&[b'Q'; 100]);
+        input.extend_from_slice(b"\xff[]");
+        let ev = events::<48>(&input);
+        assert_eq!(
+            ev.first().map(std::string::String::as_str),
+            Some("start BufB64")
+        );
+        assert_eq!(
+            ev.last().map(std::string::String::as_str),
+            Some("frame [] None")
+        );
+    }
+
+    #[test]
+    fn large_argument_streams_unescaped() {
+        let input = br#"{"execute":"guest-file-write","arguments":{"handle":1,"buf-b64":"AAAA\nBBBB\/CCCCDDDD"}}"#;
+        let ev = events::<72>(input);
+        assert_eq!(ev[0], "start BufB64");
+        let data: std::string::String = ev.iter().filter_map(|e| e.strip_prefix("data ")).collect();
+        assert_eq!(data, "AAAA\nBBBB/CCCCDDDD");
+        assert_eq!(
+            ev.last().map(std::string::String::as_str),
+            Some(
+                r#"frame {"execute":"guest-file-write","arguments":{"handle":1,"buf-b64":""}} Some(BufB64)"#
+            )
+        );
+    }
+
+    #[test]
+    fn other_large_strings_are_size_errors() {
+        let mut input = br#"{"execute":"x","arguments":{"path":""#.to_vec();
+        input.extend_from_slice(&[b'a'; 100]);
+        input.extend_from_slice(br#""}}[]"#);
+        assert_eq!(events::<48>(&input), ["error SizeLimit", "frame [] None"]);
+    }
+
+    #[test]
+    fn partial_holds_the_prefix_during_a_stream() {
+        let mut f = Framer::<44>::new();
+        let input = br#"{"execute":"e","arguments":{"input-data":"QUJDQUJDQUJDQUJD"}}"#;
+        let (_, ev) = f.feed(input);
+        assert!(matches!(ev, Some(Event::StreamStart(StreamKey::InputData))));
+        assert_eq!(f.partial(), br#"{"execute":"e","arguments":{"input-data":"#);
+    }
+}
