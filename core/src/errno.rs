@@ -65,18 +65,6 @@ const ERRNO_TEXTS: &[(i32, &str)] = &[
     (122, "Disk quota exceeded"),
 ];
 
-#[cfg(test)]
-mod tests {
-    use super::strerror;
-
-    #[test]
-    fn known_and_unknown() {
-        assert_eq!(strerror(2), "No such file or directory");
-        assert_eq!(strerror(11), "Resource temporarily unavailable");
-        assert_eq!(strerror(9999), "Unknown error");
-    }
-}
-
 /// No such file or directory.
 pub const ENOENT: i32 = 2;
 /// Input/output error.
@@ -99,3 +87,15 @@ pub const ENOSPC: i32 = 28;
 pub const ENAMETOOLONG: i32 = 36;
 /// Operation not supported.
 pub const EOPNOTSUPP: i32 = 95;
+
+#[cfg(test)]
+mod tests {
+    use super::strerror;
+
+    #[test]
+    fn known_and_unknown() {
+        assert_eq!(strerror(2), "No such file or directory");
+        assert_eq!(strerror(11), "Resource temporarily unavailable");
+        assert_eq!(strerror(9999), "Unknown error");
+    }
+}
