@@ -59,7 +59,9 @@ impl<P: Platform, const N: usize> Session for Agent<P, N> {
     }
 
     fn feed<W: embedded_io::Write>(&mut self, bytes: &[u8], out: &mut W) -> Result<(), W::Error> {
-        Agent::feed(self, bytes, out)
+        let r = Agent::feed(self, bytes, out);
+        crate::signals::set_frozen(self.is_frozen());
+        r
     }
 }
 

@@ -11,3 +11,4 @@ pub mod config;
 pub mod daemon;
 pub mod linux;
 pub mod log;
+pub mod signals;

@@ -88,6 +88,9 @@ fn start(opts: CliOptions) -> Result<ExitCode, Fatal> {
     ));
     let (block, allow) = settings.filters();
     agent.set_filters(block, allow);
+    qga::signals::set_frozen(agent.is_frozen());
+    let daemonized = matches!(role, Role::Child { .. });
+    qga::signals::install(daemonized.then(|| settings.pidfile.clone()))?;
     if matches!(role, Role::Child { .. }) {
         daemon::finish()?;
     }
