@@ -64,10 +64,7 @@ pub fn fstrim<'a, P: Platform, W: Write>(
     a.finish()?;
     cx.w.open_object();
     cx.w.key("paths");
-    let w = &mut cx.w;
-    w.open_array();
-    cx.platform.fstrim(minimum, &mut |r| {
-        w.element();
+    write_list!(cx, fstrim(minimum), |w, r| {
         w.open_object();
         w.key("path");
         w.str(r.path);
@@ -75,10 +72,8 @@ pub fn fstrim<'a, P: Platform, W: Write>(
         opt_int(w, "minimum", r.minimum);
         opt_str(w, "error", r.error);
         w.close_object();
-        Ok(())
-    })?;
-    w.close_array();
-    w.close_object();
+    });
+    cx.w.close_object();
     Ok(Done::Reply)
 }
 
@@ -88,14 +83,9 @@ pub fn fs_info<'a, P: Platform, W: Write>(
     a: &mut Args<'a, '_>,
 ) -> Outcome<'a> {
     a.finish()?;
-    let w = &mut cx.w;
-    w.open_array();
-    cx.platform.fs_info(&mut |f| {
-        w.element();
+    write_list!(cx, fs_info(), |w, f| {
         write_fs(w, f);
-        Ok(())
-    })?;
-    w.close_array();
+    });
     Ok(Done::Reply)
 }
 

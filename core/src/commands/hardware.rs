@@ -14,10 +14,7 @@ pub fn vcpus<'a, P: Platform, W: Write>(
     a: &mut Args<'a, '_>,
 ) -> Outcome<'a> {
     a.finish()?;
-    let w = &mut cx.w;
-    w.open_array();
-    cx.platform.vcpus(&mut |c| {
-        w.element();
+    write_list!(cx, vcpus(), |w, c| {
         w.open_object();
         w.key("online");
         w.bool(c.online);
@@ -26,9 +23,7 @@ pub fn vcpus<'a, P: Platform, W: Write>(
         w.key("logical-id");
         w.int(c.logical_id);
         w.close_object();
-        Ok(())
-    })?;
-    w.close_array();
+    });
     Ok(Done::Reply)
 }
 
@@ -70,10 +65,7 @@ pub fn memory_blocks<'a, P: Platform, W: Write>(
     a: &mut Args<'a, '_>,
 ) -> Outcome<'a> {
     a.finish()?;
-    let w = &mut cx.w;
-    w.open_array();
-    cx.platform.memory_blocks(&mut |b| {
-        w.element();
+    write_list!(cx, memory_blocks(), |w, b| {
         w.open_object();
         w.key("online");
         w.bool(b.online);
@@ -84,9 +76,7 @@ pub fn memory_blocks<'a, P: Platform, W: Write>(
         w.key("phys-index");
         w.uint(b.phys_index);
         w.close_object();
-        Ok(())
-    })?;
-    w.close_array();
+    });
     Ok(Done::Reply)
 }
 
@@ -154,14 +144,9 @@ pub fn interfaces<'a, P: Platform, W: Write>(
     a: &mut Args<'a, '_>,
 ) -> Outcome<'a> {
     a.finish()?;
-    let w = &mut cx.w;
-    w.open_array();
-    cx.platform.network_interfaces(&mut |i| {
-        w.element();
+    write_list!(cx, network_interfaces(), |w, i| {
         write_interface(w, i);
-        Ok(())
-    })?;
-    w.close_array();
+    });
     Ok(Done::Reply)
 }
 

@@ -5,6 +5,23 @@
 //! the reply writer. It never sees wire bytes, and the dispatcher writes the
 //! envelope around its value.
 
+/// Writes a JSON array from a platform method that reports its items
+/// through a callback: `write_list!(cx, method(args), |w, item| { ... })`.
+/// (A macro because the items borrow the platform with a higher-ranked
+/// lifetime that a generic helper function cannot name.)
+macro_rules! write_list {
+    ($cx:expr, $method:ident($($arg:expr),*), |$w:ident, $item:ident| $body:block) => {{
+        let $w = &mut $cx.w;
+        $w.open_array();
+        $cx.platform.$method($($arg,)* &mut |$item| {
+            $w.element();
+            $body
+            Ok(())
+        })?;
+        $w.close_array();
+    }};
+}
+
 pub mod args;
 pub mod exec;
 pub mod file;

@@ -22,14 +22,9 @@ pub fn disks<'a, P: Platform, W: Write>(
     a: &mut Args<'a, '_>,
 ) -> Outcome<'a> {
     a.finish()?;
-    let w = &mut cx.w;
-    w.open_array();
-    cx.platform.disks(&mut |d| {
-        w.element();
+    write_list!(cx, disks(), |w, d| {
         write_disk_info(w, d);
-        Ok(())
-    })?;
-    w.close_array();
+    });
     Ok(Done::Reply)
 }
 
@@ -62,10 +57,7 @@ pub fn disk_stats<'a, P: Platform, W: Write>(
     a: &mut Args<'a, '_>,
 ) -> Outcome<'a> {
     a.finish()?;
-    let w = &mut cx.w;
-    w.open_array();
-    cx.platform.disk_stats(&mut |d| {
-        w.element();
+    write_list!(cx, disk_stats(), |w, d| {
         w.open_object();
         w.key("name");
         w.str(d.name);
@@ -76,9 +68,7 @@ pub fn disk_stats<'a, P: Platform, W: Write>(
         w.key("stats");
         write_disk_stats(w, &d.stats);
         w.close_object();
-        Ok(())
-    })?;
-    w.close_array();
+    });
     Ok(Done::Reply)
 }
 
@@ -115,14 +105,9 @@ pub fn cpu_stats<'a, P: Platform, W: Write>(
     a: &mut Args<'a, '_>,
 ) -> Outcome<'a> {
     a.finish()?;
-    let w = &mut cx.w;
-    w.open_array();
-    cx.platform.cpu_stats(&mut |c| {
-        w.element();
+    write_list!(cx, cpu_stats(), |w, c| {
         write_cpu(w, c);
-        Ok(())
-    })?;
-    w.close_array();
+    });
     Ok(Done::Reply)
 }
 
@@ -179,14 +164,9 @@ pub fn routes<'a, P: Platform, W: Write>(
     a: &mut Args<'a, '_>,
 ) -> Outcome<'a> {
     a.finish()?;
-    let w = &mut cx.w;
-    w.open_array();
-    cx.platform.network_routes(&mut |r| {
-        w.element();
+    write_list!(cx, network_routes(), |w, r| {
         write_route(w, r);
-        Ok(())
-    })?;
-    w.close_array();
+    });
     Ok(Done::Reply)
 }
 

@@ -136,10 +136,7 @@ pub fn users<'a, P: Platform, W: Write>(
     a: &mut Args<'a, '_>,
 ) -> Outcome<'a> {
     a.finish()?;
-    let w = &mut cx.w;
-    w.open_array();
-    cx.platform.users(&mut |u| {
-        w.element();
+    write_list!(cx, users(), |w, u| {
         w.open_object();
         w.key("user");
         w.str(u.user);
@@ -147,9 +144,7 @@ pub fn users<'a, P: Platform, W: Write>(
         w.key("login-time");
         w.number(u.login_time);
         w.close_object();
-        Ok(())
-    })?;
-    w.close_array();
+    });
     Ok(Done::Reply)
 }
 
