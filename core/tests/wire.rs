@@ -51,16 +51,19 @@ case!(stray_byte_then_recovery: b"\x01{\"execute\":\"guest-ping\"}" =>
 case!(stray_fe_is_replacement_char: b"\xfe{\"execute\":\"guest-ping\"}" =>
     "{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error, stray '\\uFFFD'\"}}\n{\"return\": {}}\n");
 case!(tab_inside_string: b"{\"execute\":\"guest-ping\t\"}\n{\"execute\":\"guest-ping\"}" =>
-    "{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error, stray '\\t'\"}}\n{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error, expecting value\"}}\n{\"return\": {}}\n");
+    "{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error, stray '\\\"guest-ping\\t'\"}}\n{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error, expecting value\"}}\n{\"return\": {}}\n");
 case!(invalid_keyword: br#"{"execute":tru}"# => "{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error, invalid keyword 'tru'\"}}\n");
 case!(missing_colon: br#"{"execute" "guest-ping"}"# => "{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error, missing : in object pair\"}}\n");
 case!(stray_closer: b"}" => "{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error, expecting value\"}}\n");
-case!(trailing_comma: br#"{"execute":"guest-ping",}"# => "{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error, key is not a string in object\"}}\n");
+case!(trailing_comma: br#"{"execute":"guest-ping",}"# => "{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error, expecting value\"}}\n");
+case!(key_not_string: br#"{1:2}"# => "{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error, key is not a string in object\"}}\n");
+case!(nul_byte_cuts_the_token: b"\x00" => "{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error, stray ''\"}}\n");
+case!(overlong_nul_accepted: b"\"\xc0\x80\" " => "{\"error\": {\"class\": \"GenericError\", \"desc\": \"QMP input must be a JSON object\"}}\n");
 case!(separator_in_list: br#"[1 2]"# => "{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error, expected separator in list\"}}\n");
-case!(leading_zero: b"01 " => "{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error, stray '1'\"}}\n");
+case!(leading_zero: b"01 " => "{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error, stray '01'\"}}\n");
 case!(invalid_utf8: b"{\"execute\":\"\xc3\x28\"}" => "{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error, invalid UTF-8 sequence in string\"}}\n");
 case!(invalid_escape: br#"{"execute":"\q"}"# => "{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error, invalid escape sequence in string\"}}\n");
-case!(lone_surrogate: br#"{"execute":"\ud800"}"# => "{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error, invalid escape sequence in string\"}}\n");
+case!(lone_surrogate: br#"{"execute":"\ud800"}"# => "{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error, \\\\ud800 is not a valid Unicode character\"}}\n");
 
 // ---- limits: one error, the rest of the value skipped, next request fine
 case!(too_deep: &[&b"["[..]; 100].concat()[..].iter().chain([&b"]"[..]; 100].concat().iter()).chain(br#"{"execute":"guest-ping"}"#.iter()).copied().collect::<Vec<u8>>() =>
@@ -139,3 +142,7 @@ case!(ssh_add_rejects_comment: br##"{"execute":"guest-ssh-add-authorized-keys","
     "{\"error\": {\"class\": \"GenericError\", \"desc\": \"invalid OpenSSH public key: '# no'\"}}\n");
 case!(unsupported_by_platform: br#"{"execute":"guest-get-diskstats"}"# =>
     "{\"error\": {\"class\": \"GenericError\", \"desc\": \"this feature or command is not currently supported\"}}\n");
+case!(unknown_handle_before_count: br#"{"execute":"guest-file-read","arguments":{"handle":999999,"count":-1}}"# =>
+    "{\"error\": {\"class\": \"GenericError\", \"desc\": \"handle '999999' has not been found\"}}\n");
+case!(unknown_handle_before_base64: br#"{"execute":"guest-file-write","arguments":{"handle":999999,"buf-b64":"@@@"}}"# =>
+    "{\"error\": {\"class\": \"GenericError\", \"desc\": \"handle '999999' has not been found\"}}\n");

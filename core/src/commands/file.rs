@@ -95,6 +95,8 @@ pub fn read<'a, P: Platform, W: Write>(cx: &mut Cx<'_, P, W>, a: &mut Args<'a, '
     let count = a.opt_int("count")?.unwrap_or(FILE_READ_DEFAULT);
     a.finish()?;
     if !(0..=FILE_READ_MAX).contains(&count) {
+        // qemu-ga looks the handle up first.
+        cx.platform.file_flush(handle)?;
         return Err(Error::invalid_value(count, "count").into());
     }
     cx.w.open_object();
@@ -162,10 +164,16 @@ pub fn write<'a, P: Platform, W: Write>(
     let count = a.opt_int("count")?;
     a.finish()?;
     let written = if cx.streamed == Some(StreamKey::BufB64) {
-        write_streamed(cx, handle, count)?
+        write_streamed(cx, handle, count)
     } else {
-        write_inline(cx.platform, handle, raw, count)?
+        write_inline(cx.platform, handle, raw, count)
     };
+    // On failure, an unknown handle is the error qemu-ga reports first
+    // (`guest-file-flush` doubles as the handle lookup).
+    let written = written.map_err(|e| match cx.platform.file_flush(handle) {
+        Err(lookup) => lookup.into(),
+        Ok(()) => e,
+    })?;
     let w = &mut cx.w;
     w.open_object();
     w.key("count");

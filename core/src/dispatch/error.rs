@@ -79,10 +79,10 @@ impl fmt::Display for QgaError<'_> {
             QgaError::Parse(e) => {
                 f.write_str(e.prefix())?;
                 if let Some(d) = e.detail() {
-                    lossy(f, d)?;
-                    f.write_str("'")?;
+                    // qemu prints the token as a C string: it ends at a NUL.
+                    lossy(f, d.split(|&b| b == 0).next().unwrap_or(&[]))?;
                 }
-                Ok(())
+                f.write_str(e.suffix())
             }
             QgaError::Envelope(e) => match e {
                 EnvelopeError::NotAnObject => f.write_str("QMP input must be a JSON object"),

@@ -71,7 +71,7 @@ pub enum Event<'a> {
 pub struct ParseError {
     /// What went wrong.
     pub kind: ParseErrorKind,
-    detail: [u8; 16],
+    detail: [u8; 32],
     detail_len: u8,
 }
 
@@ -89,8 +89,6 @@ pub enum ParseErrorKind {
     KeyNotString,
     /// `JSON parse error, missing : in object pair`.
     MissingColon,
-    /// `JSON parse error, Missing value in dict`.
-    MissingValue,
     /// `JSON parse error, expected separator in dict`.
     SeparatorInDict,
     /// `JSON parse error, expected separator in list`.
@@ -99,6 +97,9 @@ pub enum ParseErrorKind {
     InvalidUtf8,
     /// `JSON parse error, invalid escape sequence in string`.
     InvalidEscape,
+    /// `JSON parse error, \uXXXX is not a valid Unicode character` (a lone
+    /// surrogate; the detail is the escape as written).
+    InvalidUnicode,
     /// `JSON nesting depth limit exceeded`.
     DepthLimit,
     /// `JSON token size limit exceeded`.
@@ -109,7 +110,7 @@ impl ParseError {
     fn new(kind: ParseErrorKind) -> ParseError {
         ParseError {
             kind,
-            detail: [0; 16],
+            detail: [0; 32],
             detail_len: 0,
         }
     }
@@ -131,11 +132,11 @@ impl ParseError {
             ExpectingValue => "JSON parse error, expecting value",
             KeyNotString => "JSON parse error, key is not a string in object",
             MissingColon => "JSON parse error, missing : in object pair",
-            MissingValue => "JSON parse error, Missing value in dict",
             SeparatorInDict => "JSON parse error, expected separator in dict",
             SeparatorInList => "JSON parse error, expected separator in list",
             InvalidUtf8 => "JSON parse error, invalid UTF-8 sequence in string",
             InvalidEscape => "JSON parse error, invalid escape sequence in string",
+            InvalidUnicode => "JSON parse error, ",
             DepthLimit => "JSON nesting depth limit exceeded",
             SizeLimit => "JSON token size limit exceeded",
         }
@@ -143,11 +144,21 @@ impl ParseError {
 
     /// The offending text (raw bytes, to be escaped by the writer), if any.
     pub fn detail(&self) -> Option<&[u8]> {
+        use ParseErrorKind::*;
         match self.kind {
-            ParseErrorKind::Stray | ParseErrorKind::InvalidKeyword => {
+            Stray | InvalidKeyword | InvalidUnicode => {
                 Some(&self.detail[..self.detail_len as usize])
             }
             _ => None,
+        }
+    }
+
+    /// The text after the detail: `'` for quoted details.
+    pub fn suffix(&self) -> &'static str {
+        match self.kind {
+            ParseErrorKind::Stray | ParseErrorKind::InvalidKeyword => "'",
+            ParseErrorKind::InvalidUnicode => " is not a valid Unicode character",
+            _ => "",
         }
     }
 }
@@ -235,6 +246,10 @@ pub struct Framer<const N: usize> {
     utf8: Utf8,
     str_start: usize,
     str_is_key: bool,
+    /// Where the current number token starts in `buf`.
+    tok_start: usize,
+    /// The hex digits of the last `\u` escape, as written.
+    hex_raw: [u8; 4],
     esc_out: [u8; 4],
     word: [u8; 16],
     word_len: usize,
@@ -274,6 +289,8 @@ impl<const N: usize> Framer<N> {
             utf8: Utf8::new(),
             str_start: 0,
             str_is_key: false,
+            tok_start: 0,
+            hex_raw: [0; 4],
             esc_out: [0; 4],
             word: [0; 16],
             word_len: 0,
@@ -400,6 +417,7 @@ impl<const N: usize> Framer<N> {
             (Class::Quote, q) => self.begin_string(q),
             (Class::Number, _) => {
                 self.lex = Lex::Num(Num::start(b));
+                self.tok_start = self.len;
                 self.store(&[b])
             }
             (Class::Letter, _) => {
@@ -413,9 +431,23 @@ impl<const N: usize> Framer<N> {
     }
 
     fn lexical_error(&mut self, b: u8) -> Out {
+        self.lexical_error_in(self.len, b)
+    }
+
+    /// A lexical error inside the token stored from `start`: like qemu-ga,
+    /// quote the partial token with the offending byte (cut to 32 bytes).
+    fn lexical_error_in(&mut self, start: usize, b: u8) -> Out {
+        let mut d = [0u8; 32];
+        let mut n = 0;
+        if self.err.is_none() && self.streaming.is_none() {
+            let tok = self.buf.get(start..self.len).unwrap_or(&[]);
+            n = tok.len().min(d.len() - 1);
+            d[..n].copy_from_slice(&tok[..n]);
+        }
+        d[n] = b;
         self.start_message();
         self.lex = Lex::Skip;
-        Out::Error(ParseError::with_detail(ParseErrorKind::Stray, &[b]))
+        Out::Error(ParseError::with_detail(ParseErrorKind::Stray, &d[..=n]))
     }
 
     // ---- strings -----------------------------------------------------------
@@ -470,7 +502,7 @@ impl<const N: usize> Framer<N> {
         }
         if self.high_surrogate && b != b'\\' {
             self.high_surrogate = false;
-            let _ = self.grammar_error(ParseErrorKind::InvalidEscape);
+            let _ = self.unicode_error();
         }
         match b {
             _ if self.utf8.pending() || b >= 0x80 => self.utf8_byte(b),
@@ -482,13 +514,26 @@ impl<const N: usize> Framer<N> {
             b'"' => self.content(b"\\\"", b"\""),
             // DEL is plain string content for qemu and RFC 8259 alike.
             0x20..=0x7F => self.content(&[b], &[b]),
-            _ => self.lexical_error(b),
+            _ => self.lexical_error_in(self.str_start, b),
         }
     }
 
     fn utf8_byte(&mut self, b: u8) -> Out {
         if b == 0xFE || (b < 0x20 && self.utf8.pending()) {
-            return self.lexical_error(b);
+            return self.lexical_error_in(self.str_start, b);
+        }
+        // qemu accepts the overlong NUL `C0 80` (modified UTF-8); store it
+        // as `\u0000` so the frame stays standard JSON.
+        if self.utf8.is_overlong_nul() {
+            self.utf8 = Utf8::new();
+            if b == 0x80 {
+                return self.content(b"\\u0000", &[0]);
+            }
+            return self.grammar_error(ParseErrorKind::InvalidUtf8);
+        }
+        if b == 0xC0 && !self.utf8.pending() {
+            self.utf8 = Utf8::overlong_nul();
+            return Out::None;
         }
         if !self.utf8.step(b) {
             self.utf8 = Utf8::default();
@@ -531,6 +576,7 @@ impl<const N: usize> Framer<N> {
             return self.grammar_error(ParseErrorKind::InvalidEscape);
         };
         self.hex = self.hex << 4 | d as u16;
+        self.hex_raw[k as usize & 3] = b;
         if k < 3 {
             self.esc = Esc::Hex(k + 1);
             return Out::None;
@@ -548,7 +594,7 @@ impl<const N: usize> Framer<N> {
         );
         if was_high != is_low {
             self.high_surrogate = false;
-            return self.grammar_error(ParseErrorKind::InvalidEscape);
+            return self.unicode_error();
         }
         self.high_surrogate = is_high;
         let mut raw = *b"\\u0000";
@@ -631,7 +677,7 @@ impl<const N: usize> Framer<N> {
                 self.lex = Lex::Num(next);
                 (1, self.store(&[b]))
             }
-            NumStep::Bad => (1, self.lexical_error(b)),
+            NumStep::Bad => (1, self.lexical_error_in(self.tok_start, b)),
             NumStep::End => {
                 self.lex = Lex::Idle;
                 (0, self.token(Token::Scalar, b'0'))
@@ -684,7 +730,7 @@ impl<const N: usize> Framer<N> {
         }
         match self.grammar(t) {
             Ok(()) => {}
-            Err(kind) => return self.grammar_error_at(kind, t),
+            Err(_) => return self.grammar_error_at(self.error_kind(t), t),
         }
         if matches!(
             t,
@@ -715,7 +761,7 @@ impl<const N: usize> Framer<N> {
             Token::Comma if self.expect == CommaOrClose => {
                 self.expect = if in_object { Key } else { Element }
             }
-            _ => return Err(self.error_kind(in_object)),
+            _ => return Err(ParseErrorKind::ExpectingValue),
         }
         Ok(())
     }
@@ -730,12 +776,14 @@ impl<const N: usize> Framer<N> {
         allowed && self.depth > 0 && obj == in_object
     }
 
-    fn error_kind(&self, in_object: bool) -> ParseErrorKind {
+    /// qemu's text for token `t` where it does not fit: a structural token
+    /// where a value or key should start is `expecting value`.
+    fn error_kind(&self, t: Token) -> ParseErrorKind {
         use ParseErrorKind::*;
+        let in_object = self.depth > 0 && self.stack & 1 == 1;
         match self.expect {
-            Expect::Key | Expect::KeyOrClose => KeyNotString,
+            Expect::Key | Expect::KeyOrClose if t == Token::Scalar => KeyNotString,
             Expect::Colon => MissingColon,
-            Expect::MemberValue => MissingValue,
             Expect::CommaOrClose if in_object => SeparatorInDict,
             Expect::CommaOrClose => SeparatorInList,
             _ => ExpectingValue,
@@ -773,6 +821,21 @@ impl<const N: usize> Framer<N> {
         self.err = Some(ParseError::new(kind));
         self.err_depth = self.depth as i32;
         self.counted(t)
+    }
+
+    /// A lone surrogate: qemu names the escape (`\ud800 is not ...`).
+    fn unicode_error(&mut self) -> Out {
+        if self.err.is_none() {
+            let h = self.hex_raw;
+            let text = [b'\\', b'u', h[0], h[1], h[2], h[3]];
+            self.err = Some(ParseError::with_detail(
+                ParseErrorKind::InvalidUnicode,
+                &text,
+            ));
+            self.err_depth = self.depth as i32;
+        }
+        self.streaming = None;
+        Out::None
     }
 
     /// A grammar error inside a token (a bad escape or UTF-8 in a string).

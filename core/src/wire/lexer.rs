@@ -127,6 +127,21 @@ impl Utf8 {
         }
     }
 
+    /// After a `C0` lead byte: only `80` may follow (the overlong NUL).
+    pub(crate) const fn overlong_nul() -> Utf8 {
+        Utf8 {
+            need: 1,
+            lo: 0x80,
+            hi: 0x80,
+        }
+    }
+
+    /// Whether the state is [`Utf8::overlong_nul`] (no other state has
+    /// `hi == 0x80`).
+    pub(crate) fn is_overlong_nul(self) -> bool {
+        self.need == 1 && self.hi == 0x80
+    }
+
     /// Whether a multi-byte sequence is incomplete.
     pub(crate) fn pending(self) -> bool {
         self.need > 0
