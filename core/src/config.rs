@@ -14,13 +14,14 @@ pub const DEFAULT_REQUEST_BUF: usize = 4096;
 /// `JSON nesting depth limit exceeded` error and skip the rest of the value.
 pub const MAX_DEPTH: usize = 64;
 
-/// Reply staging buffer: replies are assembled here and written in large
+/// Default reply staging buffer: replies are assembled here and written in large
 /// pieces; a reply that fits is committed only when complete, so a platform
 /// error can still replace it with an error reply.
 pub const REPLY_BUF: usize = 1024;
 
-/// Scratch buffer for streamed payloads, in raw bytes (a multiple of 3, so
-/// each chunk encodes to whole base64 quads: 768 bytes -> 1024 characters).
+/// Default scratch buffer for streamed payloads, in raw bytes (used in
+/// multiples of 3, so each chunk encodes to whole base64 quads: 768 bytes
+/// -> 1024 characters).
 pub const SCRATCH: usize = 768;
 
 /// Longest error `desc` text kept (longer ones are cut on a char boundary).

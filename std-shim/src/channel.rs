@@ -53,7 +53,7 @@ pub trait Session {
     fn feed<W: embedded_io::Write>(&mut self, bytes: &[u8], out: &mut W) -> Result<(), W::Error>;
 }
 
-impl<P: Platform, const N: usize> Session for Agent<P, N> {
+impl<P: Platform, const N: usize, const R: usize, const S: usize> Session for Agent<P, N, R, S> {
     fn reset(&mut self) {
         self.reset_parser();
     }

@@ -16,6 +16,10 @@ use qga_core::Agent;
 /// The request buffer: envelopes and small arguments must fit (big base64
 /// strings stream past it).
 const REQUEST_BUF: usize = 64 * 1024;
+/// Reply staging: big replies (file reads) leave in 64 KiB writes.
+const REPLY_BUF: usize = 64 * 1024;
+/// Payload scratch: file reads and streamed writes move 48 KiB per syscall.
+const SCRATCH: usize = 48 * 1024;
 
 type Fatal = Box<dyn Error>;
 
@@ -83,9 +87,14 @@ fn start(opts: CliOptions) -> Result<ExitCode, Fatal> {
         Role::Child { .. } => Some(daemon::detach(&settings.pidfile)?),
         _ => None,
     };
-    let mut agent = Box::new(Agent::<LinuxPlatform, REQUEST_BUF>::new(
-        LinuxPlatform::new(settings.statedir.clone())?,
-    ));
+    let mut agent = Box::new(
+        Agent::<LinuxPlatform, REQUEST_BUF, REPLY_BUF, SCRATCH>::new(LinuxPlatform::new(
+            settings.statedir.clone(),
+        )?),
+    );
+    agent
+        .platform_mut()
+        .set_fsfreeze_hook(settings.fsfreeze_hook.clone());
     let (block, allow) = settings.filters();
     agent.set_filters(block, allow);
     qga::signals::set_frozen(agent.is_frozen());

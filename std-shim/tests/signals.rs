@@ -1,6 +1,7 @@
 //! SIGTERM ends the agent cleanly, except while filesystems are frozen
 //! (a `qga.state.isfrozen` left in the statedir means "start frozen").
 
+#![allow(clippy::expect_used)] // a test: failing loudly is the point
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};

@@ -7,7 +7,7 @@
 use embedded_io::Write;
 
 use super::payload::{decode_raw, Target};
-use super::{opt_int, ArgError, Args, CommandError, Cx, Done, Outcome, Param};
+use super::{opt_int, whole_triples, ArgError, Args, CommandError, Cx, Done, Outcome, Param};
 use crate::platform::{CaptureOutput, CapturedStream, Error, ExecRequest, OutputStream, Platform};
 use crate::wire::base64::INVALID_TEXT;
 use crate::wire::json::{self, Kind};
@@ -126,7 +126,7 @@ fn output<P: Platform, W: Write>(
     cx.w.open_str();
     let mut off = 0u64;
     while off < c.len {
-        let want = (c.len - off).min(cx.scratch.len() as u64) as usize;
+        let want = (c.len - off).min(whole_triples(cx.scratch.len()) as u64) as usize;
         let n = fill(cx.platform, pid, s, off, &mut cx.scratch[..want])?;
         if n == 0 {
             break;

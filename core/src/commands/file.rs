@@ -7,7 +7,7 @@
 use embedded_io::Write;
 
 use super::payload::{decode_raw, Target};
-use super::{ArgError, Args, CommandError, Cx, Done, Outcome, Param};
+use super::{whole_triples, ArgError, Args, CommandError, Cx, Done, Outcome, Param};
 use crate::config::{FILE_READ_DEFAULT, FILE_READ_MAX};
 use crate::platform::{Error, OpenMode, Platform, Whence};
 use crate::wire::base64::INVALID_TEXT;
@@ -122,7 +122,7 @@ fn stream_read<P: Platform, W: Write>(
 ) -> Result<(u64, bool), Error> {
     let mut total = 0u64;
     loop {
-        let want = (count - total).min(cx.scratch.len() as u64) as usize;
+        let want = (count - total).min(whole_triples(cx.scratch.len()) as u64) as usize;
         if want == 0 {
             return Ok((total, false));
         }
@@ -166,7 +166,7 @@ pub fn write<'a, P: Platform, W: Write>(
     let written = if cx.streamed == Some(StreamKey::BufB64) {
         write_streamed(cx, handle, count)
     } else {
-        write_inline(cx.platform, handle, raw, count)
+        write_inline(cx.platform, cx.scratch, handle, raw, count)
     };
     // On failure, an unknown handle is the error qemu-ga reports first
     // (`guest-file-flush` doubles as the handle lookup).
@@ -195,32 +195,42 @@ fn checked_count(count: Option<i64>, len: u64) -> Result<u64, Error> {
 
 fn write_inline<P: Platform>(
     p: &mut P,
+    scratch: &mut [u8],
     handle: i64,
     raw: &[u8],
     count: Option<i64>,
 ) -> Result<u64, CommandError<'static>> {
     let mut len = 0u64;
-    if !decode_raw::<()>(raw, &mut |b| {
+    let valid = decode_raw::<()>(raw, &mut |b| {
         len += b.len() as u64;
         Ok(())
-    })
-    .unwrap_or(false)
-    {
+    });
+    if valid != Ok(true) {
         return Err(CommandError::Text(INVALID_TEXT));
     }
     let limit = checked_count(count, len)?;
-    let mut written = 0u64;
-    decode_raw(raw, &mut |b: &[u8]| {
-        let take = (limit - written).min(b.len() as u64) as usize;
-        if take > 0 {
-            written += write_all(p, handle, &b[..take])?;
+    // Decode into the scratch buffer and write it out whenever it fills.
+    let (mut taken, mut batched, mut written) = (0u64, 0usize, 0u64);
+    decode_raw(raw, &mut |mut b: &[u8]| {
+        b = &b[..(limit - taken).min(b.len() as u64) as usize];
+        taken += b.len() as u64;
+        while !b.is_empty() {
+            if batched == scratch.len() {
+                written += write_all(p, handle, &scratch[..core::mem::take(&mut batched)])?;
+            }
+            let n = b.len().min(scratch.len() - batched);
+            scratch[batched..batched + n].copy_from_slice(&b[..n]);
+            batched += n;
+            b = &b[n..];
         }
         Ok::<(), Error>(())
     })?;
+    written += write_all(p, handle, &scratch[..batched])?;
     Ok(written)
 }
 
-fn write_all<P: Platform>(p: &mut P, handle: i64, mut b: &[u8]) -> Result<u64, Error> {
+/// Writes all of `b` to the file (short writes are retried).
+pub fn write_all<P: Platform>(p: &mut P, handle: i64, mut b: &[u8]) -> Result<u64, Error> {
     let mut n = 0u64;
     while !b.is_empty() {
         let k = p.file_write(handle, b)?;

@@ -40,7 +40,6 @@ use embedded_io::Write;
 pub use args::{Arena, ArgError, Args, Param};
 pub use payload::Payload;
 
-use crate::config::SCRATCH;
 use crate::platform::{self, Platform};
 use crate::schema::CommandSet;
 use crate::wire::reply::ReplyWriter;
@@ -130,7 +129,7 @@ pub struct Cx<'s, P: Platform, W: Write> {
     /// The reply, positioned after `"return": `.
     pub w: ReplyWriter<'s, W>,
     /// Scratch for streamed payloads.
-    pub scratch: &'s mut [u8; SCRATCH],
+    pub scratch: &'s mut [u8],
     /// The streamed argument of this request, if any.
     pub payload: &'s mut Payload,
     /// Which argument of this request was streamed.
@@ -146,6 +145,12 @@ impl<P: Platform, W: Write> Cx<'_, P, W> {
         self.w.close_object();
         Ok(Done::Reply)
     }
+}
+
+/// The largest multiple of 3 that fits `len`: streamed chunks must encode
+/// to whole base64 quads.
+pub fn whole_triples(len: usize) -> usize {
+    len / 3 * 3
 }
 
 /// The reply for a platform call that reports one value through a

@@ -41,6 +41,8 @@ pub struct Payload {
     pub written: u64,
     /// The first target error (later data is decoded but dropped).
     pub error: Option<platform::Error>,
+    /// Decoded bytes waiting in the scratch buffer for one large write.
+    batched: usize,
 }
 
 impl Payload {
@@ -53,6 +55,7 @@ impl Payload {
             decoded: 0,
             written: 0,
             error: None,
+            batched: 0,
         }
     }
 
@@ -76,24 +79,26 @@ impl Payload {
         };
     }
 
-    /// The next piece of the argument's text.
-    pub fn data<P: Platform>(&mut self, text: &[u8], p: &mut P) {
+    /// The next piece of the argument's text; decoded bytes are batched in
+    /// `scratch` so the target sees few, large writes.
+    pub fn data<P: Platform>(&mut self, text: &[u8], p: &mut P, scratch: &mut [u8]) {
         let mut dec = self.decoder;
         let _ = dec.feed::<()>(text, &mut |bytes| {
-            self.sink(bytes, p);
+            self.batch(bytes, p, scratch);
             Ok(())
         });
         self.decoder = dec;
     }
 
-    /// The argument ended.
-    pub fn end<P: Platform>(&mut self, p: &mut P) {
+    /// The argument ended: the last bytes are decoded and written.
+    pub fn end<P: Platform>(&mut self, p: &mut P, scratch: &mut [u8]) {
         let mut dec = self.decoder;
         let _ = dec.finish::<()>(&mut |bytes| {
-            self.sink(bytes, p);
+            self.batch(bytes, p, scratch);
             Ok(())
         });
         self.decoder = dec;
+        self.flush(p, scratch);
     }
 
     /// Whether the text had characters outside the base64 alphabet.
@@ -101,15 +106,28 @@ impl Payload {
         self.decoder.is_invalid()
     }
 
-    fn sink<P: Platform>(&mut self, bytes: &[u8], p: &mut P) {
+    fn batch<P: Platform>(&mut self, mut bytes: &[u8], p: &mut P, scratch: &mut [u8]) {
         self.decoded += bytes.len() as u64;
-        if self.error.is_some() || self.decoder.is_invalid() {
+        while !bytes.is_empty() {
+            if self.batched == scratch.len() {
+                self.flush(p, scratch);
+            }
+            let n = bytes.len().min(scratch.len() - self.batched);
+            scratch[self.batched..self.batched + n].copy_from_slice(&bytes[..n]);
+            self.batched += n;
+            bytes = &bytes[n..];
+        }
+    }
+
+    fn flush<P: Platform>(&mut self, p: &mut P, scratch: &[u8]) {
+        let data = &scratch[..core::mem::take(&mut self.batched)];
+        if data.is_empty() || self.error.is_some() || self.decoder.is_invalid() {
             return;
         }
         let r = match self.target {
             Target::Refused => return,
-            Target::File(h) => p.file_write(h, bytes),
-            Target::Spool => p.spool_write(bytes).map(|()| bytes.len()),
+            Target::File(h) => super::file::write_all(p, h, data).map(|n| n as usize),
+            Target::Spool => p.spool_write(data).map(|()| data.len()),
         };
         match r {
             Ok(n) => self.written += n as u64,

@@ -30,22 +30,29 @@ use crate::wire::{Event, Frame, Framer};
 /// Bytes read per call in [`Agent::poll`] and [`Agent::run`].
 const READ_CHUNK: usize = 256;
 
-/// The QGA protocol engine. `N` is the request buffer size.
-pub struct Agent<P: Platform, const N: usize = DEFAULT_REQUEST_BUF> {
+/// The QGA protocol engine. `N` is the request buffer size, `R` the reply
+/// staging buffer and `S` the payload scratch (see [`crate::config`]):
+/// larger `R` and `S` mean fewer, larger writes and reads on big payloads.
+pub struct Agent<
+    P: Platform,
+    const N: usize = DEFAULT_REQUEST_BUF,
+    const R: usize = REPLY_BUF,
+    const S: usize = SCRATCH,
+> {
     framer: Framer<N>,
-    session: Session<P>,
+    session: Session<P, R, S>,
 }
 
 /// Everything but the framer, so events borrowing the framer can be handled.
-struct Session<P: Platform> {
+struct Session<P: Platform, const R: usize, const S: usize> {
     platform: P,
     filter: Filter,
-    stage: [u8; REPLY_BUF],
-    scratch: [u8; SCRATCH],
+    stage: [u8; R],
+    scratch: [u8; S],
     payload: Payload,
 }
 
-impl<P: Platform, const N: usize> Agent<P, N> {
+impl<P: Platform, const N: usize, const R: usize, const S: usize> Agent<P, N, R, S> {
     /// An agent over `platform`. If the platform reports frozen
     /// filesystems, the agent starts frozen (protocol notes 4.3).
     pub fn new(platform: P) -> Self {
@@ -62,8 +69,8 @@ impl<P: Platform, const N: usize> Agent<P, N> {
             session: Session {
                 platform,
                 filter: Filter::new(),
-                stage: [0; REPLY_BUF],
-                scratch: [0; SCRATCH],
+                stage: [0; R],
+                scratch: [0; S],
                 payload: Payload::new(),
             },
         }
@@ -132,8 +139,10 @@ impl<P: Platform, const N: usize> Agent<P, N> {
                     s.payload
                         .start(key, self.framer.partial(), allowed, &mut s.platform);
                 }
-                Some(Event::StreamData(text)) => s.payload.data(text, &mut s.platform),
-                Some(Event::StreamEnd) => s.payload.end(&mut s.platform),
+                Some(Event::StreamData(text)) => {
+                    s.payload.data(text, &mut s.platform, &mut s.scratch)
+                }
+                Some(Event::StreamEnd) => s.payload.end(&mut s.platform, &mut s.scratch),
             }
         }
     }
@@ -163,7 +172,7 @@ impl<P: Platform, const N: usize> Agent<P, N> {
     }
 }
 
-impl<P: Platform> Session<P> {
+impl<P: Platform, const R: usize, const S: usize> Session<P, R, S> {
     /// Answers one complete frame.
     fn request<W: Write>(&mut self, frame: Frame<'_>, out: &mut W) -> Result<(), W::Error> {
         let env = match envelope::parse(frame.json) {

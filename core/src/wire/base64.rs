@@ -22,6 +22,32 @@ const INVALID: u8 = 0xFF;
 const PAD: u8 = 0xFE;
 const SKIP: u8 = 0xFD;
 
+/// Decoded bytes handed to the caller at a time.
+const PIECE: usize = 768;
+
+/// Fast path: decodes whole quads of data characters from `text` into
+/// `out` until a quad needs the slow path or `out` is full; returns
+/// (characters used, bytes made).
+fn whole_quads(text: &[u8], out: &mut [u8]) -> (usize, usize) {
+    let (mut used, mut made) = (0, 0);
+    for (q, o) in text.chunks_exact(4).zip(out.chunks_exact_mut(3)) {
+        let v = [
+            TABLE[q[0] as usize],
+            TABLE[q[1] as usize],
+            TABLE[q[2] as usize],
+            TABLE[q[3] as usize],
+        ];
+        if (v[0] | v[1] | v[2] | v[3]) >= 64 {
+            break;
+        }
+        let w = (v[0] as u32) << 18 | (v[1] as u32) << 12 | (v[2] as u32) << 6 | v[3] as u32;
+        o.copy_from_slice(&[(w >> 16) as u8, (w >> 8) as u8, w as u8]);
+        used += 4;
+        made += 3;
+    }
+    (used, made)
+}
+
 const TABLE: [u8; 256] = {
     let mut t = [INVALID; 256];
     let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -58,48 +84,31 @@ impl Decoder {
         text: &[u8],
         out: &mut impl FnMut(&[u8]) -> Result<(), E>,
     ) -> Result<(), E> {
-        let mut buf = [0u8; 192];
+        let mut buf = [0u8; PIECE];
         let mut len = 0;
         let mut i = 0;
         while i < text.len() {
-            let (bytes, n, used) = match self.whole_quad(&text[i..]) {
-                Some(b) => (b, 3, 4),
-                None => match self.char(text[i]) {
-                    Some((b, n)) => (b, n, 1),
-                    None => ([0; 3], 0, 1),
-                },
-            };
-            i += used;
-            buf[len..len + n].copy_from_slice(&bytes[..n]);
-            len += n;
+            if self.n == 0 {
+                let (used, made) = whole_quads(&text[i..], &mut buf[len..]);
+                i += used;
+                len += made;
+            }
             if len + 3 > buf.len() {
                 out(&buf[..len])?;
                 len = 0;
+                continue;
+            }
+            let Some(&c) = text.get(i) else { break };
+            i += 1;
+            if let Some((bytes, n)) = self.char(c) {
+                buf[len..len + 3].copy_from_slice(&bytes);
+                len += n;
             }
         }
         if len > 0 {
             out(&buf[..len])?;
         }
         Ok(())
-    }
-
-    /// Fast path: four data characters at a quad boundary.
-    fn whole_quad(&self, text: &[u8]) -> Option<[u8; 3]> {
-        if self.n != 0 {
-            return None;
-        }
-        let q = text.get(..4)?;
-        let v = [
-            TABLE[q[0] as usize],
-            TABLE[q[1] as usize],
-            TABLE[q[2] as usize],
-            TABLE[q[3] as usize],
-        ];
-        if v.iter().any(|&x| x >= 64) {
-            return None;
-        }
-        let w = (v[0] as u32) << 18 | (v[1] as u32) << 12 | (v[2] as u32) << 6 | v[3] as u32;
-        Some([(w >> 16) as u8, (w >> 8) as u8, w as u8])
     }
 
     /// Ends the value: decodes a final partial quad.

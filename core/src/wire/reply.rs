@@ -267,8 +267,8 @@ impl<'a, W: Write> ReplyWriter<'a, W> {
     /// Base64 of `data` (a multiple of 3 bytes, except at the very end of
     /// the value), without quotes: for streamed `buf-b64`/`out-data`.
     pub fn base64_chunk(&mut self, data: &[u8]) {
-        let mut enc = [0u8; 256];
-        for piece in data.chunks(192) {
+        let mut enc = [0u8; 1024];
+        for piece in data.chunks(768) {
             let s = <base64ct::Base64 as base64ct::Encoding>::encode(piece, &mut enc).unwrap_or("");
             self.raw(s.as_bytes());
         }
