@@ -123,7 +123,10 @@ fn shape_diff(a: &Value, b: &Value, path: &str, out: &mut Vec<String>) {
 
 /// Optional members we fill that qemu-ga 7.2 leaves out: newer schema
 /// members, and the disk serial it can only read through udev.
-const OURS_MAY_ADD: &[&str] = &[".total-bytes-privileged: only in ours", ".serial: only in ours"];
+const OURS_MAY_ADD: &[&str] = &[
+    ".total-bytes-privileged: only in ours",
+    ".serial: only in ours",
+];
 
 fn assert_same_shape(what: &str, ours: &Value, qemu: &Value) {
     let mut d = Vec::new();

