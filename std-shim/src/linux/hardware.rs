@@ -295,12 +295,30 @@ fn parse_disk_line(line: &str) -> Option<DiskStatsInfo<'_>> {
     })
 }
 
+/// Parses the kernel's fixed-point `12.34` form (no exponent, no sign):
+/// `str::parse::<f64>` would pull ~13 KiB of float-parsing tables into
+/// the static binary for three small numbers.
+fn decimal(s: &str) -> Option<f64> {
+    let (int, frac) = s.split_once('.').unwrap_or((s, ""));
+    let digits = |t: &str| t.bytes().all(|b| b.is_ascii_digit());
+    if int.is_empty() || !digits(int) || !digits(frac) || frac.len() > 9 {
+        return None;
+    }
+    let whole: u64 = int.parse().ok()?;
+    let part: u64 = if frac.is_empty() {
+        0
+    } else {
+        frac.parse().ok()?
+    };
+    Some(whole as f64 + part as f64 / 10u64.pow(frac.len() as u32) as f64)
+}
+
 /// `guest-get-load`: the three averages of /proc/loadavg (`getloadavg`).
 pub(crate) fn load_average(root: &Root) -> Result<LoadAverage> {
     let text = root
         .read(LOADAVG)
         .map_err(|e| Error::errno(os_errno(&e), format_args!("cannot query load average")))?;
-    let mut f = text.split_ascii_whitespace().map(|x| x.parse::<f64>().ok());
+    let mut f = text.split_ascii_whitespace().map(decimal);
     match (f.next().flatten(), f.next().flatten(), f.next().flatten()) {
         (Some(load1m), Some(load5m), Some(load15m)) => Ok(LoadAverage {
             load1m,
@@ -318,6 +336,16 @@ pub(crate) fn load_average(root: &Root) -> Result<LoadAverage> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::super::testutil::temp_dir;
+
+    #[test]
+    fn decimal_parses_loadavg_numbers() {
+        assert_eq!(super::decimal("0.25"), Some(0.25));
+        assert_eq!(super::decimal("12.5"), Some(12.5));
+        assert_eq!(super::decimal("3"), Some(3.0));
+        assert_eq!(super::decimal("-1.0"), None);
+        assert_eq!(super::decimal("1e3"), None);
+        assert_eq!(super::decimal(".5"), None);
+    }
     use super::*;
     use std::path::Path;
 
