@@ -57,7 +57,7 @@ impl<const FILES: usize, const SIZE: usize, const HANDLES: usize> MemFs<FILES, S
         let fail = |errno| {
             Error::errno(
                 errno,
-                format_args!("failed to open file '{path}' (mode: '{}')", mode_text(mode)),
+                format_args!("failed to open file '{path}' (mode: '{}')", mode.text),
             )
         };
         let slot = self
@@ -206,17 +206,6 @@ impl<const FILES: usize, const SIZE: usize, const HANDLES: usize> MemFs<FILES, S
     }
 }
 
-fn mode_text(mode: OpenMode) -> &'static str {
-    match (mode.base, mode.plus) {
-        (OpenBase::Read, false) => "r",
-        (OpenBase::Read, true) => "r+",
-        (OpenBase::Write, false) => "w",
-        (OpenBase::Write, true) => "w+",
-        (OpenBase::Append, false) => "a",
-        (OpenBase::Append, true) => "a+",
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -227,6 +216,7 @@ mod tests {
         OpenMode::parse(s).unwrap_or(OpenMode {
             base: OpenBase::Read,
             plus: false,
+            text: "r",
         })
     }
 

@@ -33,6 +33,8 @@ pub struct OpenMode {
     pub base: OpenBase,
     /// A `+` was given: open for reading and writing.
     pub plus: bool,
+    /// The client's spelling (`rb+`), for error texts as qemu-ga prints them.
+    pub text: &'static str,
 }
 
 /// The first letter of an fopen mode.
@@ -51,6 +53,11 @@ impl OpenMode {
     /// Parses one of qemu-ga's accepted fopen strings
     /// (`r rb w wb a ab r+ rb+ r+b w+ wb+ w+b a+ ab+ a+b`).
     pub fn parse(s: &str) -> Option<OpenMode> {
+        const MODES: [&str; 15] = [
+            "r", "rb", "w", "wb", "a", "ab", "r+", "rb+", "r+b", "w+", "wb+", "w+b", "a+", "ab+",
+            "a+b",
+        ];
+        let text = MODES.into_iter().find(|m| *m == s)?;
         let (base, rest) = match s.as_bytes().split_first()? {
             (b'r', rest) => (OpenBase::Read, rest),
             (b'w', rest) => (OpenBase::Write, rest),
@@ -62,7 +69,7 @@ impl OpenMode {
             b"+" | b"b+" | b"+b" => true,
             _ => return None,
         };
-        Some(OpenMode { base, plus })
+        Some(OpenMode { base, plus, text })
     }
 
     /// Whether the mode reads.
@@ -509,7 +516,8 @@ mod tests {
             m,
             Some(OpenMode {
                 base: OpenBase::Read,
-                plus: true
+                plus: true,
+                text: "r+b"
             })
         );
         assert!(m.is_some_and(|m| m.reads() && m.writes()));

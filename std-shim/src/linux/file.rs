@@ -63,7 +63,7 @@ impl Files {
         let ctx = |e| {
             Error::errno(
                 e,
-                format_args!("failed to open file '{path}' (mode: '{}')", mode_str(mode)),
+                format_args!("failed to open file '{path}' (mode: '{}')", mode.text),
             )
         };
         if self.open.len() >= MAX_HANDLES {
@@ -152,19 +152,6 @@ impl Files {
     }
 }
 
-/// The mode as qemu-ga echoes it in errors (the canonical spelling; the core
-/// hands over the parsed mode, not the client's string).
-fn mode_str(mode: OpenMode) -> &'static str {
-    match (mode.base, mode.plus) {
-        (OpenBase::Read, false) => "r",
-        (OpenBase::Read, true) => "r+",
-        (OpenBase::Write, false) => "w",
-        (OpenBase::Write, true) => "w+",
-        (OpenBase::Append, false) => "a",
-        (OpenBase::Append, true) => "a+",
-    }
-}
-
 /// fopen's open(2) flags for `mode`, plus qemu-ga's NOCTTY|NONBLOCK|CLOEXEC.
 fn open_flags(mode: OpenMode) -> OFlags {
     let access = match (mode.base, mode.plus) {
@@ -186,7 +173,7 @@ fn open_or_create(path: &str, mode: OpenMode) -> Result<OwnedFd> {
     let ctx = |e| {
         Error::errno(
             e,
-            format_args!("failed to open file '{path}' (mode: '{}')", mode_str(mode)),
+            format_args!("failed to open file '{path}' (mode: '{}')", mode.text),
         )
     };
     let flags = open_flags(mode);
@@ -212,7 +199,7 @@ fn set_new_file_mode(path: &str, mode: OpenMode, fd: OwnedFd) -> Result<OwnedFd>
                 rx_errno(e),
                 format_args!(
                     "failed to set permission 0666 on new file '{path}' (mode: '{}')",
-                    mode_str(mode)
+                    mode.text
                 ),
             ))
         }
@@ -377,7 +364,7 @@ mod tests {
         let e = f.open(&p, m("rb+")).unwrap_err();
         assert_eq!(
             e.text(),
-            format!("failed to open file '{p}' (mode: 'r+'): No such file or directory")
+            format!("failed to open file '{p}' (mode: 'rb+'): No such file or directory")
         );
         assert_eq!(f.next_handle(), 1000, "failed opens use no handle");
         let e = f.open(&dir.display().to_string(), m("w")).unwrap_err();
