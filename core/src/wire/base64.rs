@@ -78,7 +78,7 @@ impl Decoder {
         self.invalid
     }
 
-    /// Decodes `text`, calling `out` with pieces of at most 192 bytes.
+    /// Decodes `text`, calling `out` with pieces of at most 768 bytes.
     pub fn feed<E>(
         &mut self,
         text: &[u8],
