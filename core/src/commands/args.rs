@@ -388,7 +388,6 @@ impl<'a, 'r> Args<'a, 'r> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::string::ToString;
 
     fn with_args<T>(obj: &[u8], f: impl FnOnce(&mut Args<'_, '_>) -> T) -> T {
         let mut space = [0u8; 256];
@@ -405,7 +404,7 @@ mod tests {
         f(&mut args)
     }
 
-    fn err_text(e: ArgError<'_>) -> std::string::String {
+    fn err_text(e: ArgError<'_>) -> String {
         e.to_string()
     }
 

@@ -185,7 +185,7 @@ mod tests {
 
     #[test]
     fn decode_raw_resolves_escapes() {
-        let mut v = std::vec::Vec::new();
+        let mut v = Vec::new();
         let ok = decode_raw::<()>(br"aGVs\nbG8\u003d", &mut |b| {
             v.extend_from_slice(b);
             Ok(())

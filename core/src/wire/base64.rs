@@ -166,7 +166,6 @@ impl Decoder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::vec::Vec;
 
     fn decode(pieces: &[&[u8]]) -> (Vec<u8>, bool) {
         let mut d = Decoder::new();

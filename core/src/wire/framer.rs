@@ -933,10 +933,9 @@ fn plain(c: u8, quote: u8) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::vec::Vec;
 
     /// What the framer reports for `input` fed in one piece, as text.
-    fn events<const N: usize>(input: &[u8]) -> Vec<std::string::String> {
+    fn events<const N: usize>(input: &[u8]) -> Vec<String> {
         let mut f = Framer::<N>::new();
         let mut rest = input;
         let mut out = Vec::new();
@@ -945,15 +944,15 @@ mod tests {
             rest = &rest[used..];
             let Some(ev) = ev else { return out };
             out.push(match ev {
-                Event::Frame(fr) => std::format!(
+                Event::Frame(fr) => format!(
                     "frame {} {:?}",
-                    std::str::from_utf8(fr.json).unwrap_or("?"),
+                    core::str::from_utf8(fr.json).unwrap_or("?"),
                     fr.streamed
                 ),
-                Event::Error(e) => std::format!("error {:?}", e.kind),
-                Event::StreamStart(k) => std::format!("start {k:?}"),
+                Event::Error(e) => format!("error {:?}", e.kind),
+                Event::StreamStart(k) => format!("start {k:?}"),
                 Event::StreamData(d) => {
-                    std::format!("data {}", std::str::from_utf8(d).unwrap_or("?"))
+                    format!("data {}", core::str::from_utf8(d).unwrap_or("?"))
                 }
                 Event::StreamEnd => "end".into(),
             });
@@ -979,14 +978,8 @@ mod tests {
         input.extend_from_slice(&[b'Q'; 100]);
         input.extend_from_slice(b"\xff[]");
         let ev = events::<48>(&input);
-        assert_eq!(
-            ev.first().map(std::string::String::as_str),
-            Some("start BufB64")
-        );
-        assert_eq!(
-            ev.last().map(std::string::String::as_str),
-            Some("frame [] None")
-        );
+        assert_eq!(ev.first().map(String::as_str), Some("start BufB64"));
+        assert_eq!(ev.last().map(String::as_str), Some("frame [] None"));
     }
 
     #[test]
@@ -994,10 +987,10 @@ mod tests {
         let input = br#"{"execute":"guest-file-write","arguments":{"handle":1,"buf-b64":"AAAA\nBBBB\/CCCCDDDD"}}"#;
         let ev = events::<72>(input);
         assert_eq!(ev[0], "start BufB64");
-        let data: std::string::String = ev.iter().filter_map(|e| e.strip_prefix("data ")).collect();
+        let data: String = ev.iter().filter_map(|e| e.strip_prefix("data ")).collect();
         assert_eq!(data, "AAAA\nBBBB/CCCCDDDD");
         assert_eq!(
-            ev.last().map(std::string::String::as_str),
+            ev.last().map(String::as_str),
             Some(
                 r#"frame {"execute":"guest-file-write","arguments":{"handle":1,"buf-b64":""}} Some(BufB64)"#
             )

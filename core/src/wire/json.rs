@@ -314,8 +314,6 @@ pub fn is_integer(v: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::string::String;
-    use std::vec::Vec;
 
     fn escaped(s: &str) -> String {
         let mut v = Vec::new();

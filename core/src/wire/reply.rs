@@ -303,7 +303,6 @@ fn decimal(mut v: u64, buf: &mut [u8; 20]) -> &[u8] {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::vec::Vec;
 
     fn with_writer(f: impl FnOnce(&mut ReplyWriter<'_, Vec<u8>>)) -> Vec<u8> {
         let mut out = Vec::new();
@@ -332,7 +331,7 @@ mod tests {
             w.close_object();
         });
         assert_eq!(
-            std::str::from_utf8(&out).unwrap_or(""),
+            core::str::from_utf8(&out).unwrap_or(""),
             "{\"return\": {\"count\": -2, \"buf-b64\": \"aGU=\", \"eof\": false}, \"id\": [1, {\"a\": null, \"b\": \"\\u00E9\"}]}\n"
         );
     }
