@@ -203,44 +203,41 @@ class Agent:
         self.send(data)
         deadline = time.monotonic() + timeout
         while True:
-            j = self.buf.find(b"\n")
-            if j >= 0:
-                line, self.buf = self.buf[:j], self.buf[j + 1:]
-                line = line.strip()
-                if not line or line.startswith(b"\xff"):
-                    continue  # late sync replies
-                try:
-                    reply = json.loads(line)
-                except ValueError:
-                    continue
-                if not isinstance(reply, dict):
-                    continue
-                if "id" in reply and reply["id"] != rid:
-                    continue  # a stale reply to a request that timed out
-                return reply
-            if not self._fill(deadline):
+            reply = self._next_reply(deadline)
+            if reply is None:
                 if expect_reply:
                     self.needs_sync = True
                 raise Timeout("no reply to %s within %.0fs" % (execute, timeout))
+            if "id" in reply and reply["id"] != rid:
+                continue  # a stale reply to a request that timed out
+            return reply
 
-    def request_reply_only(self, timeout):
-        """Wait for a (late) reply line to the last request without sending."""
-        deadline = time.monotonic() + timeout
+    def _next_reply(self, deadline):
+        """The next reply object (a dict), skipping late sync replies and
+        unparsable lines; None when nothing came before `deadline`."""
         while True:
             j = self.buf.find(b"\n")
             if j >= 0:
                 line, self.buf = self.buf[:j], self.buf[j + 1:]
                 line = line.strip()
-                if line and not line.startswith(b"\xff"):
-                    try:
-                        reply = json.loads(line)
-                    except ValueError:
-                        continue
-                    if isinstance(reply, dict):
-                        return reply
+                if not line or line.startswith(b"\xff"):
+                    continue
+                try:
+                    reply = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(reply, dict):
+                    return reply
                 continue
             if not self._fill(deadline):
-                raise Timeout("no reply")
+                return None
+
+    def request_reply_only(self, timeout):
+        """Wait for a (late) reply line to the last request without sending."""
+        reply = self._next_reply(time.monotonic() + timeout)
+        if reply is None:
+            raise Timeout("no reply")
+        return reply
 
     def cmd(self, execute, arguments=None, timeout=30.0):
         """The `return` value; AgentError on an error reply."""
