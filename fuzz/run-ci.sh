@@ -12,19 +12,26 @@ set -euo pipefail
 T="${1:-60}"
 cd "$(dirname "$0")"
 
-rustup toolchain list | grep -q nightly || rustup toolchain install nightly --profile minimal
-cargo +nightly fuzz --version >/dev/null 2>&1 || cargo install cargo-fuzz --locked
+# The project's one pinned nightly (.ci/nightly-toolchain).
+N="+${QGA_NIGHTLY:-$(cat ../.ci/nightly-toolchain)}"
+rustup toolchain list | grep -q "^${N#+}" || rustup toolchain install "${N#+}" --profile minimal
+cargo "$N" fuzz --version >/dev/null 2>&1 || cargo install cargo-fuzz --locked
 
 start=$(date +%s)
-cargo +nightly fuzz build
+cargo "$N" fuzz build
 work="$(mktemp -d)"
 trap 'rm -rf "$work"; rm -f fuzz-*.log' EXIT
 
+targets=$(cargo "$N" fuzz list)
+if [ -z "$targets" ]; then
+    echo "fuzz: FAILED: cargo fuzz list found no targets"
+    exit 1
+fi
 failed=()
-for t in $(cargo +nightly fuzz list); do
+for t in $targets; do
     mkdir -p "$work/$t"
     echo "== fuzz $t: ${T}s"
-    if cargo +nightly fuzz run "$t" "$work/$t" "corpus/$t" -- \
+    if cargo "$N" fuzz run "$t" "$work/$t" "corpus/$t" -- \
         -max_total_time="$T" -dict=qga.dict -jobs=1 -workers=1 \
         -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
         >"$work/$t.log" 2>&1; then

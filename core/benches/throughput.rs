@@ -42,9 +42,9 @@ fn big_write() -> Vec<u8> {
 fn frame_all(framer: &mut Framer<4096>, mut input: &[u8]) -> usize {
     let mut events = 0;
     loop {
-        let (used, ev) = framer.feed(input);
-        input = &input[used..];
-        match ev {
+        let fed = framer.feed(input);
+        input = fed.rest;
+        match fed.event {
             None => return events,
             Some(Event::StreamData(d)) => events += d.len(),
             Some(_) => events += 1,

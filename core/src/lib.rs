@@ -2,24 +2,30 @@
 //!
 //! `no_std`, no `alloc`, no `unsafe`. The layers, bottom-up:
 //!
-//! 1. [`schema`]: the command table (names, flags, order).
-//! 2. [`platform`]: the traits an embedder implements (time, files,
-//!    processes, ...); every method defaults to "unsupported".
+//! 1. [`schema`]: the command table (names, flags, order, the capability
+//!    each command needs, the one argument that may stream).
+//! 2. [`platform`]: the capability traits an embedder implements (clock,
+//!    files, processes, ...); what it supports is derived from which it
+//!    offers.
 //! 3. [`wire`]: bytes to frames ([`wire::Framer`], a streaming validating
-//!    JSON tokenizer with 0xFF resync), frames to envelopes, and the reply
-//!    writer. It knows JSON and knows no command.
+//!    JSON tokenizer with 0xFF resync, split into string lexing, grammar
+//!    and stream detection), frames to envelopes, and the reply writer. It
+//!    knows JSON and the envelope, and no command.
 //! 4. [`commands`]: typed arguments (with qemu-ga's error texts) and a
 //!    small handler per command, one file per QAPI family.
 //! 5. [`dispatch`]: the [`Agent`] that ties them together, with `feed`,
-//!    `poll` (`nb`) and `run` over `embedded-io`.
+//!    `poll` (`nb`) and `run` over `embedded-io`; it owns the session state
+//!    (frozen, filters) and the one streaming stage.
 //!
 //! ## Bounds
 //! Every buffer is fixed ([`config`]): the request buffer (`N`, default
 //! 4 KiB), nesting depth, the reply staging buffer and the payload scratch.
-//! A request that does not fit gets qemu-ga's `JSON token size limit
-//! exceeded` error, is skipped to its end, and the next request is answered.
-//! The one exception is the large base64 argument of `guest-file-write` and
-//! `guest-exec`, which streams through in pieces of any total size.
+//! Every error reply goes out at the byte that makes it certain: a request
+//! that does not fit gets qemu-ga's `JSON token size limit exceeded` at the
+//! byte that overflows, the rest of it is skipped, and the next request is
+//! answered. The one exception is the large base64 argument of
+//! `guest-file-write` and `guest-exec`, which streams through in pieces, up
+//! to qemu-ga's 64 MiB per request.
 //!
 //! ## No panics
 //! No input can make the core panic: the framer checks every byte, readers

@@ -54,6 +54,29 @@ pub enum Command {
     GuestNetworkGetRoute,
 }
 
+/// The platform capability a command needs (see `platform`): one per QAPI
+/// family, the families of `commands/` and of the platform traits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[allow(missing_docs)] // each variant is the platform trait of the same name
+pub enum Capability {
+    /// Answered by the core itself (sync, ping, info).
+    Builtin,
+    Clock,
+    Power,
+    Files,
+    Processes,
+    SystemInfo,
+    Users,
+    Fsfreeze,
+    Filesystems,
+    Network,
+    Vcpus,
+    MemoryBlocks,
+    Stats,
+    Ssh,
+}
+
 /// Static facts about one command.
 #[derive(Clone, Copy, Debug)]
 pub struct CommandInfo {
@@ -65,93 +88,159 @@ pub struct CommandInfo {
     pub success_response: bool,
     /// May run while filesystems are frozen (protocol notes 4.5).
     pub frozen_safe: bool,
-    /// Answered by the core itself, whatever the platform supports.
-    pub builtin: bool,
+    /// What the platform must offer to run it.
+    pub capability: Capability,
+    /// The one string argument that may stream past the request buffer.
+    pub stream: Option<StreamArg>,
 }
 
-const fn info(name: &'static str, command: Command) -> CommandInfo {
+/// A string argument that may stream past the request buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum StreamArg {
+    /// `guest-file-write`'s `buf-b64`.
+    BufB64,
+    /// `guest-exec`'s `input-data`.
+    InputData,
+}
+
+impl StreamArg {
+    /// The argument's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            StreamArg::BufB64 => "buf-b64",
+            StreamArg::InputData => "input-data",
+        }
+    }
+}
+
+use Capability as C;
+
+const fn info(name: &'static str, command: Command, capability: Capability) -> CommandInfo {
     CommandInfo {
         name,
         command,
         success_response: true,
         frozen_safe: false,
-        builtin: false,
+        capability,
+        stream: None,
     }
 }
 
 const fn no_reply(name: &'static str, command: Command) -> CommandInfo {
     CommandInfo {
         success_response: false,
-        ..info(name, command)
+        ..info(name, command, C::Power)
     }
 }
 
 const fn safe_builtin(name: &'static str, command: Command) -> CommandInfo {
     CommandInfo {
         frozen_safe: true,
-        builtin: true,
-        ..info(name, command)
+        ..info(name, command, C::Builtin)
     }
 }
 
 const fn frozen_safe(name: &'static str, command: Command) -> CommandInfo {
     CommandInfo {
         frozen_safe: true,
-        ..info(name, command)
+        ..info(name, command, C::Fsfreeze)
+    }
+}
+
+const fn streams(info: CommandInfo, argument: StreamArg) -> CommandInfo {
+    CommandInfo {
+        stream: Some(argument),
+        ..info
     }
 }
 
 use Command::*;
 
 /// The command table, in schema order. One row per command; the dispatcher,
-/// `guest-info` and the filters are all driven from here.
+/// `guest-info`, the filters and streaming are all driven from here.
 pub static COMMANDS: [CommandInfo; 43] = [
     safe_builtin("guest-sync-delimited", GuestSyncDelimited),
     safe_builtin("guest-sync", GuestSync),
     safe_builtin("guest-ping", GuestPing),
-    info("guest-get-time", GuestGetTime),
-    info("guest-set-time", GuestSetTime),
+    info("guest-get-time", GuestGetTime, C::Clock),
+    info("guest-set-time", GuestSetTime, C::Clock),
     safe_builtin("guest-info", GuestInfo),
     no_reply("guest-shutdown", GuestShutdown),
-    info("guest-file-open", GuestFileOpen),
-    info("guest-file-close", GuestFileClose),
-    info("guest-file-read", GuestFileRead),
-    info("guest-file-write", GuestFileWrite),
-    info("guest-file-seek", GuestFileSeek),
-    info("guest-file-flush", GuestFileFlush),
+    info("guest-file-open", GuestFileOpen, C::Files),
+    info("guest-file-close", GuestFileClose, C::Files),
+    info("guest-file-read", GuestFileRead, C::Files),
+    streams(
+        info("guest-file-write", GuestFileWrite, C::Files),
+        StreamArg::BufB64,
+    ),
+    info("guest-file-seek", GuestFileSeek, C::Files),
+    info("guest-file-flush", GuestFileFlush, C::Files),
     frozen_safe("guest-fsfreeze-status", GuestFsfreezeStatus),
-    info("guest-fsfreeze-freeze", GuestFsfreezeFreeze),
-    info("guest-fsfreeze-freeze-list", GuestFsfreezeFreezeList),
+    info("guest-fsfreeze-freeze", GuestFsfreezeFreeze, C::Fsfreeze),
+    info(
+        "guest-fsfreeze-freeze-list",
+        GuestFsfreezeFreezeList,
+        C::Fsfreeze,
+    ),
     frozen_safe("guest-fsfreeze-thaw", GuestFsfreezeThaw),
-    info("guest-fstrim", GuestFstrim),
+    info("guest-fstrim", GuestFstrim, C::Fsfreeze),
     no_reply("guest-suspend-disk", GuestSuspendDisk),
     no_reply("guest-suspend-ram", GuestSuspendRam),
     no_reply("guest-suspend-hybrid", GuestSuspendHybrid),
-    info("guest-network-get-interfaces", GuestNetworkGetInterfaces),
-    info("guest-get-vcpus", GuestGetVcpus),
-    info("guest-set-vcpus", GuestSetVcpus),
-    info("guest-get-disks", GuestGetDisks),
-    info("guest-get-fsinfo", GuestGetFsinfo),
-    info("guest-set-user-password", GuestSetUserPassword),
-    info("guest-get-memory-blocks", GuestGetMemoryBlocks),
-    info("guest-set-memory-blocks", GuestSetMemoryBlocks),
-    info("guest-get-memory-block-info", GuestGetMemoryBlockInfo),
-    info("guest-exec-status", GuestExecStatus),
-    info("guest-exec", GuestExec),
-    info("guest-get-host-name", GuestGetHostName),
-    info("guest-get-users", GuestGetUsers),
-    info("guest-get-timezone", GuestGetTimezone),
-    info("guest-get-osinfo", GuestGetOsinfo),
-    info("guest-ssh-get-authorized-keys", GuestSshGetAuthorizedKeys),
-    info("guest-ssh-add-authorized-keys", GuestSshAddAuthorizedKeys),
+    info(
+        "guest-network-get-interfaces",
+        GuestNetworkGetInterfaces,
+        C::Network,
+    ),
+    info("guest-get-vcpus", GuestGetVcpus, C::Vcpus),
+    info("guest-set-vcpus", GuestSetVcpus, C::Vcpus),
+    info("guest-get-disks", GuestGetDisks, C::Filesystems),
+    info("guest-get-fsinfo", GuestGetFsinfo, C::Filesystems),
+    info("guest-set-user-password", GuestSetUserPassword, C::Users),
+    info(
+        "guest-get-memory-blocks",
+        GuestGetMemoryBlocks,
+        C::MemoryBlocks,
+    ),
+    info(
+        "guest-set-memory-blocks",
+        GuestSetMemoryBlocks,
+        C::MemoryBlocks,
+    ),
+    info(
+        "guest-get-memory-block-info",
+        GuestGetMemoryBlockInfo,
+        C::MemoryBlocks,
+    ),
+    info("guest-exec-status", GuestExecStatus, C::Processes),
+    streams(
+        info("guest-exec", GuestExec, C::Processes),
+        StreamArg::InputData,
+    ),
+    info("guest-get-host-name", GuestGetHostName, C::SystemInfo),
+    info("guest-get-users", GuestGetUsers, C::Users),
+    info("guest-get-timezone", GuestGetTimezone, C::SystemInfo),
+    info("guest-get-osinfo", GuestGetOsinfo, C::SystemInfo),
+    info(
+        "guest-ssh-get-authorized-keys",
+        GuestSshGetAuthorizedKeys,
+        C::Ssh,
+    ),
+    info(
+        "guest-ssh-add-authorized-keys",
+        GuestSshAddAuthorizedKeys,
+        C::Ssh,
+    ),
     info(
         "guest-ssh-remove-authorized-keys",
         GuestSshRemoveAuthorizedKeys,
+        C::Ssh,
     ),
-    info("guest-get-diskstats", GuestGetDiskstats),
-    info("guest-get-cpustats", GuestGetCpustats),
-    info("guest-get-load", GuestGetLoad),
-    info("guest-network-get-route", GuestNetworkGetRoute),
+    info("guest-get-diskstats", GuestGetDiskstats, C::Stats),
+    info("guest-get-cpustats", GuestGetCpustats, C::Stats),
+    info("guest-get-load", GuestGetLoad, C::Stats),
+    info("guest-network-get-route", GuestNetworkGetRoute, C::Network),
 ];
 
 /// How many of [`COMMANDS`] are QEMU 2.10's seed set (the rest came later:
@@ -182,6 +271,14 @@ impl Command {
     pub fn name(self) -> &'static str {
         self.info().name
     }
+
+    /// The command whose streamable argument is `key` (raw, as written).
+    pub fn streaming(key: &[u8]) -> Option<Command> {
+        COMMANDS
+            .iter()
+            .find(|c| c.stream.is_some_and(|s| s.name().as_bytes() == key))
+            .map(|c| c.command)
+    }
 }
 
 /// A set of commands, one bit each (used for block and allow lists).
@@ -206,6 +303,11 @@ impl CommandSet {
     /// Whether the set is empty.
     pub fn is_empty(self) -> bool {
         self.0 == 0
+    }
+
+    /// The commands in both sets.
+    pub fn intersection(self, other: CommandSet) -> CommandSet {
+        CommandSet(self.0 & other.0)
     }
 }
 
@@ -256,11 +358,28 @@ mod tests {
     }
 
     #[test]
+    fn streamable_arguments_come_from_the_table() {
+        assert_eq!(
+            Command::streaming(b"buf-b64"),
+            Some(Command::GuestFileWrite)
+        );
+        assert_eq!(Command::streaming(b"input-data"), Some(Command::GuestExec));
+        assert_eq!(Command::streaming(b"path"), None);
+        let n = COMMANDS.iter().filter(|c| c.stream.is_some()).count();
+        assert_eq!(n, 2);
+    }
+
+    #[test]
     fn command_set_membership() {
         let mut s = CommandSet::EMPTY;
         assert!(s.is_empty());
         s.insert(Command::GuestGetOsinfo);
         assert!(s.contains(Command::GuestGetOsinfo));
         assert!(!s.contains(Command::GuestPing));
+        let mut t = CommandSet::EMPTY;
+        t.insert(Command::GuestPing);
+        assert!(s.intersection(t).is_empty());
+        t.insert(Command::GuestGetOsinfo);
+        assert_eq!(s.intersection(t), s);
     }
 }

@@ -49,37 +49,99 @@ fn whole(stream: &[u8]) -> String {
     replies(&mut agent(), stream)
 }
 
-fn split(stream: &[u8], cuts: &[usize]) -> String {
+/// A channel that takes at most `short[i]` bytes per write and answers
+/// `Interrupted` (embedded-io's retryable error; its traits have no
+/// WouldBlock) whenever `short[i]` is 0.
+struct Choppy {
+    out: Vec<u8>,
+    short: Vec<usize>,
+    at: usize,
+}
+
+impl embedded_io::ErrorType for Choppy {
+    type Error = embedded_io::ErrorKind;
+}
+
+impl embedded_io::Write for Choppy {
+    fn write(&mut self, buf: &[u8]) -> Result<usize, Self::Error> {
+        let n = self.short[self.at % self.short.len()];
+        self.at += 1;
+        if n == 0 {
+            return Err(embedded_io::ErrorKind::Interrupted);
+        }
+        let n = n.min(buf.len());
+        self.out.extend_from_slice(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> Result<(), Self::Error> {
+        Ok(())
+    }
+}
+
+/// Feeds `stream` cut at `cuts` (positions inside it) into a choppy channel.
+fn split(stream: &[u8], cuts: &[usize], short: Vec<usize>) -> String {
     let mut a = agent();
-    let mut out = String::new();
+    let mut ch = Choppy {
+        out: Vec::new(),
+        short,
+        at: 0,
+    };
     let mut at = 0;
-    for &c in cuts {
+    for &c in cuts.iter().chain([stream.len()].iter()) {
         let c = c.clamp(at, stream.len());
-        out += &replies(&mut a, &stream[at..c]);
+        assert_eq!(
+            a.feed(&stream[at..c], &mut ch),
+            Ok(()),
+            "Interrupted is retried"
+        );
         at = c;
     }
-    out + &replies(&mut a, &stream[at..])
+    String::from_utf8_lossy(&ch.out).into_owned()
+}
+
+fn stream_of(picks: &[usize]) -> Vec<u8> {
+    let all = pieces();
+    picks
+        .iter()
+        .flat_map(|&i| all[i % all.len()].clone())
+        .collect()
+}
+
+fn config(cases: u32) -> ProptestConfig {
+    ProptestConfig {
+        cases,
+        // proptest cannot find lib.rs for an integration test: say where.
+        failure_persistence: Some(Box::new(
+            proptest::test_runner::FileFailurePersistence::Direct(
+                "tests/split.proptest-regressions",
+            ),
+        )),
+        ..ProptestConfig::default()
+    }
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(400))]
+    #![proptest_config(config(400))]
     #[test]
     fn any_split_gives_the_same_output(
         picks in prop::collection::vec(0usize..23, 1..12),
-        mut cuts in prop::collection::vec(0usize..4000, 0..40),
+        cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..40),
+        short in prop::collection::vec(0usize..64, 1..8),
     ) {
-        let all = pieces();
-        let stream: Vec<u8> = picks.iter().flat_map(|&i| all[i % all.len()].clone()).collect();
+        let stream = stream_of(&picks);
+        let mut cuts: Vec<usize> = cuts.iter().map(|c| c.index(stream.len())).collect();
         cuts.sort_unstable();
-        prop_assert_eq!(whole(&stream), split(&stream, &cuts));
+        let mut short = short;
+        short.push(1); // never only `Interrupted`
+        prop_assert_eq!(whole(&stream), split(&stream, &cuts, short));
     }
 
     #[test]
     fn one_byte_at_a_time_is_the_same(picks in prop::collection::vec(0usize..23, 1..8)) {
-        let all = pieces();
-        let stream: Vec<u8> = picks.iter().flat_map(|&i| all[i % all.len()].clone()).collect();
+        let stream = stream_of(&picks);
         let cuts: Vec<usize> = (1..stream.len()).collect();
-        prop_assert_eq!(whole(&stream), split(&stream, &cuts));
+        prop_assert_eq!(whole(&stream), split(&stream, &cuts, vec![7, 0, 1]));
     }
 
     #[test]

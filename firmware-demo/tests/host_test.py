@@ -5,7 +5,8 @@ Usage: host_test.py ELF [--qemu qemu-system-riscv64] [--keep-log]
 
 Builds nothing. QEMU's UART goes to a Unix socket in a temporary directory;
 the test connects as a host client (libvirt would) and checks framing,
-resync, guest-info, time, the file commands and shutdown. Every wait is
+resync, guest-info, time, the file commands and shutdown; QMP (a second
+socket) pauses the VM to make the system clock and the RTC differ. Every wait is
 bounded, and QEMU is always killed at the end. Python 3 standard library
 only. Prints one PASS/FAIL line per check and ends with
 "N passed, N failed"; exit status 0 only when nothing failed.
@@ -24,11 +25,14 @@ import sys
 import tempfile
 import time
 
-# What the firmware implements (src/board/mod.rs IMPLEMENTED) ...
+# What the firmware implements (the capabilities src/board/mod.rs offers) ...
 IMPLEMENTED = {
     "guest-get-time",
     "guest-set-time",
     "guest-shutdown",
+    "guest-suspend-disk",
+    "guest-suspend-ram",
+    "guest-suspend-hybrid",
     "guest-file-open",
     "guest-file-close",
     "guest-file-read",
@@ -36,6 +40,7 @@ IMPLEMENTED = {
     "guest-file-seek",
     "guest-file-flush",
     "guest-get-vcpus",
+    "guest-set-vcpus",
     "guest-get-host-name",
     "guest-get-timezone",
     "guest-get-osinfo",
@@ -46,6 +51,7 @@ BUILTIN = {"guest-sync-delimited", "guest-sync", "guest-ping", "guest-info"}
 BOOT_TIMEOUT = 10.0  # socket appears and accepts
 REPLY_TIMEOUT = 5.0  # one reply line
 EXIT_TIMEOUT = 10.0  # QEMU exits after guest-shutdown
+PAUSE = 2.0  # seconds the VM is stopped to put the system clock behind the RTC
 
 
 class TestFailure(Exception):
@@ -57,21 +63,45 @@ def check(cond, what):
         raise TestFailure(what)
 
 
+def connect(path):
+    """A Unix socket connected to `path`, retried until QEMU listens."""
+    deadline = time.monotonic() + BOOT_TIMEOUT
+    while True:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.connect(path)
+            return sock
+        except OSError:
+            sock.close()
+            if time.monotonic() > deadline:
+                raise TestFailure(f"cannot connect to {path}")
+            time.sleep(0.05)
+
+
+class Qmp:
+    """QEMU's monitor protocol, to stop and continue the VM."""
+
+    def __init__(self, path):
+        self.file = connect(path).makefile("rwb")
+        self.file.readline()  # greeting
+        self.execute("qmp_capabilities")
+
+    def execute(self, name):
+        self.file.write(json.dumps({"execute": name}).encode() + b"\n")
+        self.file.flush()
+        while True:
+            reply = json.loads(self.file.readline())
+            if "return" in reply or "error" in reply:
+                check("return" in reply, f"QMP {name}: {reply}")
+                return reply["return"]
+
+
 class Channel:
     """A QGA client on the firmware's UART socket."""
 
-    def __init__(self, path):
-        deadline = time.monotonic() + BOOT_TIMEOUT
-        while True:
-            try:
-                self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                self.sock.connect(path)
-                break
-            except OSError:
-                self.sock.close()
-                if time.monotonic() > deadline:
-                    raise TestFailure(f"cannot connect to {path}")
-                time.sleep(0.05)
+    def __init__(self, path, qmp):
+        self.sock = connect(path)
+        self.qmp = qmp
         self.buf = b""
 
     def close(self):
@@ -207,9 +237,31 @@ def t_set_time(ch):
     guest = ch.execute("guest-get-time") / 1e9
     after = time.time()
     check(before - 0.2 <= guest <= after + 0.2, f"after set: guest {guest:.3f}, host {before:.3f}..{after:.3f}")
-    check(ch.execute("guest-set-time") == {}, "set-time without time returns {}")
     err = ch.execute_error("guest-set-time", {"time": -1})
     check("Invalid time" in err.get("desc", ""), f"negative time refused: {err}")
+
+
+def lag(ch):
+    """Host time minus guest time, in seconds (the round trip is ~ms)."""
+    before = time.time()
+    guest = ch.execute("guest-get-time") / 1e9
+    return (before + time.time()) / 2 - guest
+
+
+def t_set_time_from_rtc(ch):
+    # The RTC follows the host's clock (the set above wrote it); the system
+    # clock runs on QEMU's virtual clock, which stands still while the VM is
+    # stopped. So a pause puts the system clock PAUSE s behind the RTC, and
+    # only a real copy from the RTC brings it back.
+    ch.qmp.execute("stop")
+    time.sleep(PAUSE)
+    ch.qmp.execute("cont")
+    behind = lag(ch)
+    check(PAUSE - 0.3 <= behind <= PAUSE + 0.5, f"after the pause the clock is {behind:.3f} s behind, not ~{PAUSE} s")
+    check(ch.execute("guest-set-time") == {}, "set-time without time returns {}")
+    after = lag(ch)
+    check(abs(after) <= 0.3, f"set-time without time left the clock {after:.3f} s off the RTC (was {behind:.3f} s)")
+    print(f"      system clock behind the RTC: {behind:+.3f} s paused, {after:+.3f} s after guest-set-time {{}}")
 
 
 def t_system_info(ch):
@@ -265,6 +317,7 @@ CHECKS = [
     ("unimplemented command is an error", t_unsupported),
     ("guest-get-time within 1 s of the host", t_get_time),
     ("guest-set-time", t_set_time),
+    ("guest-set-time without time copies the RTC into the system clock", t_set_time_from_rtc),
     ("host name, timezone, vcpus, osinfo", t_system_info),
     ("guest-file open/write/seek/read/close round trip", t_file_round_trip),
     ("stack high-water mark", t_stack_peak),
@@ -298,12 +351,14 @@ def main():
 
     tmp = tempfile.mkdtemp(prefix="qga-fw-")
     sock_path = os.path.join(tmp, "qga.sock")
+    qmp_path = os.path.join(tmp, "qmp.sock")
     log_path = os.path.join(tmp, "qemu.log")
     cmd = [
         args.qemu, "-machine", "virt", "-bios", "none", "-m", "64M",
         "-display", "none", "-monitor", "none",
         "-chardev", f"socket,id=qga,path={sock_path},server=on,wait=off",
         "-serial", "chardev:qga",
+        "-qmp", f"unix:{qmp_path},server=on,wait=off",
         "-kernel", args.elf,
     ]  # fmt: skip
     print("$ " + " ".join(cmd))
@@ -313,7 +368,7 @@ def main():
     ch = None
     try:
         try:
-            ch = Channel(sock_path)
+            ch = Channel(sock_path, Qmp(qmp_path))
         except TestFailure as e:
             print(f"FAIL connect: {e}")
             failed += 1

@@ -1,6 +1,6 @@
 //! `envelope`: the readers of stored frames on arbitrary bytes.
 //!
-//! Property: `envelope::parse`, `id_of`, the prefix scanners, the JSON
+//! Property: `envelope::parse`, `id_of`, `Prefix::parse`, the JSON
 //! readers (`members`, `elements`, `value_len`), the unescaper and
 //! `payload::decode_raw` never panic and never read past their input, on
 //! any bytes (not only on frames the framer produced); every span they
@@ -17,8 +17,11 @@ fuzz_target!(|data: &[u8]| {
         assert!(within(env.execute) && env.id.map_or(true, within));
     }
     let _ = envelope::id_of(data);
-    let _ = envelope::prefix_member(data, b"execute");
-    let _ = envelope::prefix_argument(data, b"handle");
+    let p = envelope::Prefix::parse(data);
+    assert!(p.execute.map_or(true, within) && within(p.arguments));
+    for (k, v) in p.members().take(1024) {
+        assert!(within(k) && within(v));
+    }
     assert!(json::value_len(data) <= data.len());
     for (k, v) in json::members(data).take(1024) {
         assert!(within(k) && within(v));

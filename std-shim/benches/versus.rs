@@ -27,6 +27,9 @@
 //! 6. [`client`]: the line-based JSON client shared by both agents.
 //! 7. [`workloads`]: one function per measurement, each documented.
 
+#[path = "../tests/common/mod.rs"]
+mod common;
+
 use std::error::Error;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -344,8 +347,9 @@ mod binaries {
     use std::path::{Path, PathBuf};
     use std::process::{Command, Stdio};
 
+    use super::common::TempDir;
     use super::metrics::{Figures, M};
-    use super::{agent::TempDir, Res, MIB};
+    use super::{Res, MIB};
 
     /// The static target our agent ships for.
     const MUSL: &str = "x86_64-unknown-linux-musl";
@@ -395,7 +399,7 @@ mod binaries {
     /// our static binary), each copied to a temp dir and `strip`ped there;
     /// if `strip` fails, the unstripped size counts and a note says so.
     pub fn measure_size(bin: &Path, fig: &mut Figures) -> Res<()> {
-        let dir = TempDir::new("size")?;
+        let dir = TempDir::new("versus-size");
         let mut total = 0u64;
         for (i, file) in std::iter::once(bin.to_path_buf())
             .chain(shared_libs(bin))
@@ -439,42 +443,18 @@ mod binaries {
 mod agent {
     use std::fs::File;
     use std::os::unix::net::UnixStream;
-    use std::path::{Path, PathBuf};
+    use std::path::Path;
     use std::process::{Child, Command, Stdio};
-    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::{Duration, Instant};
 
     use super::client::Client;
+    use super::common::TempDir;
     use super::Res;
 
     /// How long a start may take before it counts as failed.
     const START_TIMEOUT: Duration = Duration::from_secs(10);
     /// Pause between connection attempts while the agent starts.
     const CONNECT_RETRY: Duration = Duration::from_micros(50);
-
-    /// A directory under the system temp dir, removed on drop.
-    pub struct TempDir(PathBuf);
-
-    impl TempDir {
-        pub fn new(tag: &str) -> Res<TempDir> {
-            static N: AtomicUsize = AtomicUsize::new(0);
-            let n = N.fetch_add(1, Ordering::Relaxed);
-            let path =
-                std::env::temp_dir().join(format!("versus-{}-{tag}-{n}", std::process::id()));
-            std::fs::create_dir_all(&path)?;
-            Ok(TempDir(path))
-        }
-
-        pub fn path(&self) -> &Path {
-            &self.0
-        }
-    }
-
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
 
     /// A running agent (`-m unix-listen -p DIR/sock -t DIR`), killed on drop.
     pub struct Agent {
@@ -488,7 +468,7 @@ mod agent {
         /// 50 us) until the socket accepts. Returns the agent, the connected
         /// client (already synchronised) and that time.
         pub fn start(bin: &Path) -> Res<(Agent, Client, Duration)> {
-            let dir = TempDir::new("agent")?;
+            let dir = TempDir::new("versus-agent");
             let sock = dir.path().join("sock");
             let log = File::create(dir.path().join("agent.log"))?;
             let t0 = Instant::now();
@@ -660,6 +640,7 @@ mod workloads {
 
     use super::agent::Agent;
     use super::client::Client;
+    use super::common::{b64_encode, pattern};
     use super::metrics::{percentile, Figures, M};
     use super::{Plan, Res, MIB};
 
@@ -690,7 +671,7 @@ mod workloads {
         fn new(len: usize) -> Chunk {
             Chunk {
                 len,
-                b64: base64(&pattern(len)),
+                b64: b64_encode(&pattern(len, 0x9E37_79B9_7F4A_7C15)),
             }
         }
     }
@@ -931,37 +912,5 @@ mod workloads {
             Some(n) if n as usize == want => Ok(()),
             _ => Err(format!("guest-file-write: expected count {want}, got {reply}").into()),
         }
-    }
-
-    /// `len` deterministic pseudo-random bytes (xorshift64).
-    fn pattern(len: usize) -> Vec<u8> {
-        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-        (0..len)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                (x >> 32) as u8
-            })
-            .collect()
-    }
-
-    /// Standard padded base64.
-    fn base64(data: &[u8]) -> String {
-        const ALPHABET: &[u8; 64] =
-            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-        let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-        for group in data.chunks(3) {
-            let byte = |i: usize| u32::from(group.get(i).copied().unwrap_or(0));
-            let bits = byte(0) << 16 | byte(1) << 8 | byte(2);
-            for i in 0..4 {
-                let c = match i <= group.len() {
-                    true => ALPHABET[(bits >> (18 - 6 * i)) as usize & 63] as char,
-                    false => '=',
-                };
-                out.push(c);
-            }
-        }
-        out
     }
 }

@@ -16,7 +16,12 @@
 //! `EAGAIN`. Sockets are written with `MSG_NOSIGNAL` (and Rust's runtime
 //! ignores `SIGPIPE` anyway), so a vanished peer is an `EPIPE`, not a signal.
 //! A fatal channel error ends [`Channel::run`] unless `--retry-path`, which
-//! reopens the channel every [`RETRY_INTERVAL`].
+//! reopens the channel every [`RETRY_INTERVAL`]. Every wait (poll, sleep)
+//! also watches the [`Stop`] request, so SIGTERM/SIGINT end the loop at
+//! once, even while a write waits for a host that does not read.
+//!
+//! A unix-listen socket is created mode 0600 whatever the umask (only root
+//! may connect: the protocol lets its peer run anything as root).
 
 use std::ffi::OsStr;
 use std::io;
@@ -25,7 +30,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use rustix::event::{poll, PollFd, PollFlags};
+use rustix::event::PollFlags;
 use rustix::fs::{Mode, OFlags};
 use rustix::io::Errno;
 use rustix::net::{AddressFamily, SendFlags, SocketAddrUnix, SocketFlags, SocketType};
@@ -35,6 +40,7 @@ use qga_core::Agent;
 
 use crate::config::Endpoint;
 use crate::log;
+use crate::signals::Stop;
 
 /// Bytes read per `read(2)`, as qemu-ga.
 pub const READ_CHUNK: usize = 4096;
@@ -51,6 +57,14 @@ pub trait Session {
     fn reset(&mut self);
     /// Consumes received bytes, writing every complete reply to `out`.
     fn feed<W: embedded_io::Write>(&mut self, bytes: &[u8], out: &mut W) -> Result<(), W::Error>;
+    /// Readable while the session has work besides requests (children's
+    /// output to collect): the loop, waiting for requests, then calls
+    /// [`Session::service`].
+    fn background(&self) -> Option<BorrowedFd<'_>> {
+        None
+    }
+    /// Does that work, without blocking.
+    fn service(&mut self) {}
 }
 
 impl<P: Platform, const N: usize, const R: usize, const S: usize> Session for Agent<P, N, R, S> {
@@ -59,11 +73,21 @@ impl<P: Platform, const N: usize, const R: usize, const S: usize> Session for Ag
     }
 
     fn feed<W: embedded_io::Write>(&mut self, bytes: &[u8], out: &mut W) -> Result<(), W::Error> {
-        let r = Agent::feed(self, bytes, out);
-        crate::signals::set_frozen(self.is_frozen());
-        r
+        Agent::feed(self, bytes, out)
     }
 }
+
+/// Why [`Channel::run`] returned.
+#[derive(Debug)]
+pub enum Exit {
+    /// SIGTERM or SIGINT (the signal number).
+    Signal(i32),
+    /// A fatal channel error (without `--retry-path`).
+    Error(io::Error),
+}
+
+/// The errno [`wait`] reports when a stop was requested.
+const STOPPED: Errno = Errno::CANCELED;
 
 /// A write or poll failure on the reply side.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -95,17 +119,34 @@ impl core::fmt::Display for ChannelError {
 pub struct FdWriter<'a> {
     fd: BorrowedFd<'a>,
     socket: bool,
+    stop: Option<&'a Stop>,
 }
 
 impl<'a> FdWriter<'a> {
     /// A writer for a connected socket (`send` with `MSG_NOSIGNAL`).
     pub fn socket(fd: BorrowedFd<'a>) -> Self {
-        FdWriter { fd, socket: true }
+        FdWriter {
+            fd,
+            socket: true,
+            stop: None,
+        }
     }
 
     /// A writer for a character device (`write`).
     pub fn device(fd: BorrowedFd<'a>) -> Self {
-        FdWriter { fd, socket: false }
+        FdWriter {
+            fd,
+            socket: false,
+            stop: None,
+        }
+    }
+
+    /// Gives up waiting for room (error `ECANCELED`) once `stop` is requested.
+    pub fn with_stop(self, stop: &'a Stop) -> Self {
+        FdWriter {
+            stop: Some(stop),
+            ..self
+        }
     }
 
     fn write_once(&self, buf: &[u8]) -> Result<usize, Errno> {
@@ -130,7 +171,7 @@ impl embedded_io::Write for FdWriter<'_> {
             match self.write_once(buf) {
                 Ok(n) => return Ok(n),
                 Err(Errno::INTR) => {}
-                Err(Errno::AGAIN) => wait_writable(self.fd)?,
+                Err(Errno::AGAIN) => wait_writable(self.fd, self.stop)?,
                 Err(e) => return Err(ChannelError(e)),
             }
         }
@@ -143,24 +184,12 @@ impl embedded_io::Write for FdWriter<'_> {
 
 /// Blocks until `fd` takes more bytes; a hung-up peer is `EPIPE` (a virtio
 /// port without host reports `POLLHUP` and never `POLLOUT`).
-fn wait_writable(fd: BorrowedFd<'_>) -> Result<(), ChannelError> {
-    let revents = wait(fd, PollFlags::OUT).map_err(ChannelError)?;
+fn wait_writable(fd: BorrowedFd<'_>, stop: Option<&Stop>) -> Result<(), ChannelError> {
+    let (revents, _) = wait(fd, PollFlags::OUT, stop, None, None).map_err(ChannelError)?;
     if revents.contains(PollFlags::OUT) {
         Ok(())
     } else {
         Err(ChannelError(Errno::PIPE))
-    }
-}
-
-/// poll(2) on one fd without timeout, retrying on `EINTR`.
-fn wait(fd: BorrowedFd<'_>, events: PollFlags) -> Result<PollFlags, Errno> {
-    loop {
-        let mut fds = [PollFd::from_borrowed_fd(fd, events)];
-        match poll(&mut fds, None) {
-            Ok(_) => return Ok(fds[0].revents()),
-            Err(Errno::INTR) => {}
-            Err(e) => return Err(e),
-        }
     }
 }
 
@@ -186,8 +215,9 @@ impl Channel {
         })
     }
 
-    /// Opens the channel; with `retry`, tries again every [`RETRY_INTERVAL`].
-    pub fn open_retrying(endpoint: &Endpoint, retry: bool) -> io::Result<Channel> {
+    /// Opens the channel; with `retry`, tries again every [`RETRY_INTERVAL`]
+    /// (until `stop` is requested: then `ECANCELED`).
+    pub fn open_retrying(endpoint: &Endpoint, retry: bool, stop: &Stop) -> io::Result<Channel> {
         loop {
             match Channel::open(endpoint) {
                 Err(e) if retry => {
@@ -195,7 +225,9 @@ impl Channel {
                         "error opening channel: {}; retrying",
                         log::errno_text(&e)
                     ));
-                    std::thread::sleep(RETRY_INTERVAL);
+                    if stop.sleep(RETRY_INTERVAL).is_some() {
+                        return Err(STOPPED.into());
+                    }
                 }
                 other => return other,
             }
@@ -215,134 +247,41 @@ impl Channel {
         self.fd.as_fd()
     }
 
-    /// Serves `session` until a fatal channel error, which is returned
+    /// Serves `session` until `stop` is requested or a fatal channel error
     /// (with `retry`, never: the channel is reopened instead).
-    pub fn run<S: Session>(mut self, session: &mut S, retry: bool) -> io::Error {
+    pub fn run<S: Session>(mut self, session: &mut S, retry: bool, stop: &Stop) -> Exit {
         let mut buf = [0u8; READ_CHUNK];
         loop {
+            let io = Io {
+                session: &mut *session,
+                buf: &mut buf,
+                stop,
+            };
             let err = match self.endpoint {
-                Endpoint::VirtioSerial(_) | Endpoint::IsaSerial(_) => {
-                    serve_device(self.fd.as_fd(), session, &mut buf)
-                }
+                Endpoint::VirtioSerial(_) | Endpoint::IsaSerial(_) => io.device(self.fd.as_fd()),
                 Endpoint::UnixListen(_) | Endpoint::VsockListen { .. } => {
-                    serve_listener(self.fd.as_fd(), session, &mut buf)
+                    io.listener(self.fd.as_fd())
                 }
             };
+            if let Some(sig) = stop.requested() {
+                return Exit::Signal(sig);
+            }
             log::error(format_args!(
                 "channel error: {}",
                 log::errno_text(&io::Error::from(err))
             ));
             if !retry {
-                return err.into();
+                return Exit::Error(err.into());
             }
             drop(self.fd);
-            std::thread::sleep(RETRY_INTERVAL);
-            self = match Channel::open_retrying(&self.endpoint, true) {
+            if let Some(sig) = stop.sleep(RETRY_INTERVAL) {
+                return Exit::Signal(sig);
+            }
+            self = match Channel::open_retrying(&self.endpoint, true, stop) {
                 Ok(ch) => ch,
-                Err(e) => return e,
+                Err(e) => return stop.requested().map_or(Exit::Error(e), Exit::Signal),
             };
             session.reset();
-        }
-    }
-}
-
-/// The device loop (virtio-serial, isa-serial); returns on a read error.
-fn serve_device<S: Session>(fd: BorrowedFd<'_>, session: &mut S, buf: &mut [u8]) -> Errno {
-    let mut host_present = true;
-    loop {
-        let revents = match wait(fd, PollFlags::IN) {
-            Ok(r) => r,
-            Err(e) => return e,
-        };
-        if revents.intersects(PollFlags::ERR | PollFlags::NVAL) && !revents.contains(PollFlags::IN)
-        {
-            return Errno::IO;
-        }
-        if !revents.contains(PollFlags::IN) {
-            host_absent(&mut host_present);
-            continue;
-        }
-        match rustix::io::read(fd, &mut *buf) {
-            Ok(0) | Err(Errno::AGAIN) => host_absent(&mut host_present),
-            Ok(n) => device_data(fd, session, &buf[..n], &mut host_present),
-            Err(Errno::INTR) => {}
-            Err(e) => return e,
-        }
-    }
-}
-
-/// No host attached: note the gap and sleep (the port would poll as ready
-/// again at once).
-fn host_absent(host_present: &mut bool) {
-    if *host_present {
-        log::debug(format_args!("received EOF: host side disconnected"));
-        *host_present = false;
-    }
-    std::thread::sleep(HOST_ABSENT_SLEEP);
-}
-
-fn device_data<S: Session>(
-    fd: BorrowedFd<'_>,
-    session: &mut S,
-    bytes: &[u8],
-    host_present: &mut bool,
-) {
-    if !*host_present {
-        log::debug(format_args!("host side connected: parser reset"));
-        session.reset();
-        *host_present = true;
-    }
-    if let Err(e) = session.feed(bytes, &mut FdWriter::device(fd)) {
-        log::warning(format_args!("error writing reply: {e}"));
-    }
-}
-
-/// The listener loop: one client at a time; returns on an accept error.
-fn serve_listener<S: Session>(listener: BorrowedFd<'_>, session: &mut S, buf: &mut [u8]) -> Errno {
-    loop {
-        if let Err(e) = wait(listener, PollFlags::IN) {
-            return e;
-        }
-        let client = match rustix::net::accept_with(
-            listener,
-            SocketFlags::CLOEXEC | SocketFlags::NONBLOCK,
-        ) {
-            Ok(c) => c,
-            Err(Errno::INTR | Errno::AGAIN | Errno::CONNABORTED) => continue,
-            Err(e @ (Errno::MFILE | Errno::NFILE | Errno::NOBUFS | Errno::NOMEM)) => {
-                log::warning(format_args!("accept: {}", ChannelError(e)));
-                std::thread::sleep(HOST_ABSENT_SLEEP);
-                continue;
-            }
-            Err(e) => return e,
-        };
-        session.reset();
-        serve_client(client.as_fd(), session, buf);
-    }
-}
-
-/// Serves one client until it closes, resets or stops taking replies.
-fn serve_client<S: Session>(client: BorrowedFd<'_>, session: &mut S, buf: &mut [u8]) {
-    loop {
-        if let Err(e) = wait(client, PollFlags::IN) {
-            log::warning(format_args!("client poll: {}", ChannelError(e)));
-            return;
-        }
-        let n = match rustix::io::read(client, &mut *buf) {
-            Ok(0) => return,
-            Ok(n) => n,
-            Err(Errno::INTR | Errno::AGAIN) => continue,
-            Err(e) => {
-                log::warning(format_args!(
-                    "client read: {}; closing client",
-                    ChannelError(e)
-                ));
-                return;
-            }
-        };
-        if let Err(e) = session.feed(&buf[..n], &mut FdWriter::socket(client)) {
-            log::warning(format_args!("client write: {e}; closing client"));
-            return;
         }
     }
 }
@@ -406,7 +345,7 @@ fn open_serial(path: &Path) -> io::Result<OwnedFd> {
     Ok(fd)
 }
 
-/// Unlinks a stale socket, binds, listens with backlog 1.
+/// Unlinks a stale socket, binds (mode 0600), listens with backlog 1.
 fn listen_unix(path: &Path) -> io::Result<OwnedFd> {
     match std::fs::remove_file(path) {
         Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
@@ -418,6 +357,10 @@ fn listen_unix(path: &Path) -> io::Result<OwnedFd> {
         SocketFlags::CLOEXEC | SocketFlags::NONBLOCK,
         None,
     )?;
+    // Linux gives the bound file the socket inode's mode minus the umask:
+    // 0600 set here means at most 0600 there, with no window in which a
+    // guest user could connect.
+    rustix::fs::fchmod(&fd, Mode::from_raw_mode(0o600))?;
     rustix::net::bind(&fd, &SocketAddrUnix::new(path)?)?;
     rustix::net::listen(&fd, 1)?;
     Ok(fd)
@@ -436,7 +379,10 @@ fn listen_vsock(cid: u32, port: u32) -> io::Result<OwnedFd> {
     Ok(fd)
 }
 
+mod serving;
 mod vsock;
+
+use serving::{wait, Io};
 
 #[cfg(test)]
 mod tests {
@@ -509,7 +455,13 @@ mod tests {
         let _ = b.write_all(b"ping");
         let _ = b.shutdown(std::net::Shutdown::Write);
         let mut echo = Echo::default();
-        serve_client(a.as_fd(), &mut echo, &mut [0u8; READ_CHUNK]);
+        let stop = Stop::new().unwrap_or_else(|e| unreachable!("{e}"));
+        let mut io = Io {
+            session: &mut echo,
+            buf: &mut [0u8; READ_CHUNK],
+            stop: &stop,
+        };
+        io.client(a.as_fd());
         let mut got = String::new();
         drop(a);
         let _ = b.read_to_string(&mut got);
@@ -524,7 +476,10 @@ mod tests {
         let _ = std::fs::write(&path, b"stale");
         let ch = Channel::open(&Endpoint::UnixListen(path.clone()));
         let Ok(ch) = ch else { unreachable!("{ch:?}") };
-        std::thread::spawn(move || ch.run(&mut Echo::default(), false));
+        std::thread::spawn(move || {
+            let stop = Stop::new().unwrap_or_else(|e| unreachable!("{e}"));
+            ch.run(&mut Echo::default(), false, &stop)
+        });
         for word in ["one", "two"] {
             let mut c = UnixStream::connect(&path).unwrap_or_else(|e| unreachable!("{e}"));
             let _ = c.write_all(word.as_bytes());
@@ -592,5 +547,31 @@ mod tests {
         );
         let bad_dir = Endpoint::UnixListen("/nonexistent/dir/sock".into());
         assert!(Channel::open(&bad_dir).is_err());
+    }
+
+    #[test]
+    fn a_stop_request_ends_the_loop_even_mid_write() {
+        let _fds = crate::linux::testutil::fd_count_guard();
+        let dir = std::env::temp_dir().join(format!("qga-chan-stop-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let path = dir.join("sock");
+        let ch = Channel::open(&Endpoint::UnixListen(path.clone()));
+        let Ok(ch) = ch else { unreachable!("{ch:?}") };
+        let stop = std::sync::Arc::new(Stop::new().unwrap_or_else(|e| unreachable!("{e}")));
+        let s2 = std::sync::Arc::clone(&stop);
+        let served = std::thread::spawn(move || ch.run(&mut Echo::default(), false, &s2));
+        // A client that sends a lot and never reads: the agent blocks in a write.
+        let mut c = UnixStream::connect(&path).unwrap_or_else(|e| unreachable!("{e}"));
+        let _ = c.set_write_timeout(Some(std::time::Duration::from_secs(2)));
+        let chunk = vec![b'x'; 1 << 16];
+        for _ in 0..64 {
+            if c.write_all(&chunk).is_err() {
+                break;
+            }
+        }
+        stop.request(15);
+        let exit = served.join().ok();
+        assert!(matches!(exit, Some(Exit::Signal(15))), "{exit:?}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -44,7 +44,14 @@ pub struct CliOptions {
     pub block_rpcs: Vec<String>,
     /// `-a/--allow-rpcs` names; `Some` as soon as the option appears once.
     pub allow_rpcs: Option<Vec<String>>,
+    /// Deprecation warnings for the options used (`--blacklist`).
+    pub deprecations: Vec<&'static str>,
 }
+
+/// The warning for `--blacklist`, which qemu-ga removed in 9.1: it still
+/// works here, so that old command lines keep working.
+pub const BLACKLIST_DEPRECATED: &str =
+    "option '--blacklist' is deprecated, use '--block-rpcs' (or '-b') instead";
 
 /// What the command line asks for.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -95,37 +102,11 @@ impl CliError {
     }
 }
 
+pub use crate::help::usage;
+
 /// `QEMU Guest Agent <version>`, with our crate version.
 pub fn version() -> String {
     format!("QEMU Guest Agent {} (qga-rs)\n", env!("CARGO_PKG_VERSION"))
-}
-
-/// The `--help` text.
-pub fn usage(argv0: &str) -> String {
-    format!(
-        "Usage: {argv0} [-m <method> -p <path>] [<options>]\n\
-         QEMU Guest Agent {ver} (qga-rs)\n\n\
-         \x20 -c, --config=PATH   configuration file (default /etc/qemu/qemu-ga.conf or $QGA_CONF)\n\
-         \x20 -m, --method        transport method: virtio-serial (default), isa-serial,\n\
-         \x20                     unix-listen, vsock-listen\n\
-         \x20 -p, --path          device/socket path (virtio-serial default\n\
-         \x20                     /dev/virtio-ports/org.qemu.guest_agent.0, isa-serial\n\
-         \x20                     /dev/ttyS0; vsock-listen takes CID:PORT)\n\
-         \x20 -l, --logfile       log file (append; default stderr)\n\
-         \x20 -f, --pidfile       pid file when daemonized (default /var/run/qemu-ga.pid)\n\
-         \x20 -F, --fsfreeze-hook[=PATH]\n\
-         \x20                     enable the fsfreeze hook (default {DEFAULT_FSFREEZE_HOOK})\n\
-         \x20 -t, --statedir      state directory (default /var/run)\n\
-         \x20 -v, --verbose       log all messages, not only errors\n\
-         \x20 -V, --version       print version information and exit\n\
-         \x20 -d, --daemonize     become a daemon\n\
-         \x20 -b, --block-rpcs=LIST  comma-separated commands to disable ('help' lists them)\n\
-         \x20 -a, --allow-rpcs=LIST  comma-separated commands to allow (all others disabled)\n\
-         \x20 -D, --dump-conf     dump the configuration as a key file and exit\n\
-         \x20 -r, --retry-path    retry opening the channel every 5 s instead of exiting\n\
-         \x20 -h, --help          display this help and exit\n",
-        ver = env!("CARGO_PKG_VERSION"),
-    )
 }
 
 /// Parses the arguments after `argv[0]`.
@@ -170,8 +151,10 @@ fn apply(
         "-f" | "--pidfile" => opts.pidfile = Some(path_value(parser, name)?),
         "-t" | "--statedir" => opts.statedir = Some(path_value(parser, name)?),
         "-F" | "--fsfreeze-hook" => opts.fsfreeze_hook = Some(hook_value(parser)),
-        "-b" | "--block-rpcs" | "--blacklist" => {
-            return rpc_list(parser, name, &mut opts.block_rpcs)
+        "-b" | "--block-rpcs" => return rpc_list(parser, name, &mut opts.block_rpcs),
+        "--blacklist" => {
+            opts.deprecations.push(BLACKLIST_DEPRECATED);
+            return rpc_list(parser, name, &mut opts.block_rpcs);
         }
         "-a" | "--allow-rpcs" => {
             return rpc_list(parser, name, opts.allow_rpcs.get_or_insert_with(Vec::new))
@@ -330,7 +313,9 @@ mod tests {
             "z",
         ]);
         assert_eq!(o.block_rpcs, ["guest-ping", "guest-info", "x", "y", "z"]);
+        assert_eq!(o.deprecations, [BLACKLIST_DEPRECATED]);
         assert_eq!(o.allow_rpcs, None);
+        assert_eq!(run(&["-b", "x", "--block-rpcs", "y"]).deprecations, [""; 0]);
         assert_eq!(
             run(&["-a", "guest-ping", "-a", "a,b"]).allow_rpcs,
             Some(vec!["guest-ping".into(), "a".into(), "b".into()])
@@ -349,6 +334,9 @@ mod tests {
         assert_eq!(parse(["-a", "help"]), Ok(Action::ListRpcs));
         assert!(version().starts_with("QEMU Guest Agent 0."));
         assert!(usage("qga").starts_with("Usage: qga "));
+        assert!(usage("qga").contains(
+            "\n      --blacklist=LIST\n                      deprecated alias of --block-rpcs"
+        ));
     }
 
     #[test]

@@ -112,7 +112,14 @@ pub struct FileConfig {
     pub block_rpcs: Vec<String>,
     /// `allow-rpcs`, split on commas.
     pub allow_rpcs: Option<Vec<String>>,
+    /// Deprecation warnings for the keys used (`blacklist`).
+    pub deprecations: Vec<&'static str>,
 }
+
+/// qemu-ga 7.2-9.0's warning for the `blacklist` key (9.1 removed the key;
+/// it still works here, so that old config files keep working).
+pub const BLACKLIST_KEY_DEPRECATED: &str =
+    "config using deprecated 'blacklist' key, should be replaced with the 'block-rpcs' key.";
 
 impl FileConfig {
     /// Reads the config file: `explicit` (`-c`) must exist; otherwise
@@ -173,7 +180,13 @@ impl FileConfig {
             "pidfile" => self.pidfile = Some(value.into()),
             "fsfreeze-hook" => self.fsfreeze_hook = Some(value.into()),
             "statedir" => self.statedir = Some(value.into()),
-            "block-rpcs" | "blacklist" => self.block_rpcs.extend(split_list(value)),
+            "block-rpcs" => self.block_rpcs.extend(split_list(value)),
+            "blacklist" => {
+                if !self.deprecations.contains(&BLACKLIST_KEY_DEPRECATED) {
+                    self.deprecations.push(BLACKLIST_KEY_DEPRECATED);
+                }
+                self.block_rpcs.extend(split_list(value));
+            }
             "allow-rpcs" => self
                 .allow_rpcs
                 .get_or_insert_with(Vec::new)
@@ -310,6 +323,8 @@ pub struct Settings {
     pub block_rpcs: Vec<String>,
     /// Allow list names as given (`None`: no allow list).
     pub allow_rpcs: Option<Vec<String>>,
+    /// Warnings for deprecated options and keys, for stderr at startup.
+    pub deprecations: Vec<&'static str>,
 }
 
 impl Settings {
@@ -336,6 +351,7 @@ impl Settings {
             verbose: cli.verbose || file.verbose.unwrap_or(false),
             retry_path: cli.retry_path || file.retry_path.unwrap_or(false),
             block_rpcs: concat(file.block_rpcs, cli.block_rpcs),
+            deprecations: concat(file.deprecations, cli.deprecations),
             allow_rpcs: match (file.allow_rpcs, cli.allow_rpcs) {
                 (None, None) => None,
                 (f, c) => Some(concat(f.unwrap_or_default(), c.unwrap_or_default())),
@@ -420,7 +436,7 @@ fn bool_text(b: bool) -> &'static str {
     }
 }
 
-fn concat(mut first: Vec<String>, second: Vec<String>) -> Vec<String> {
+fn concat<T>(mut first: Vec<T>, second: Vec<T>) -> Vec<T> {
     first.extend(second);
     first
 }
@@ -483,6 +499,33 @@ mod tests {
         assert_eq!((f.verbose, f.retry_path), (Some(true), Some(false)));
         assert_eq!(f.block_rpcs, ["guest-ping", "guest-info", "x"]);
         assert_eq!(f.allow_rpcs, Some(vec!["a".into(), "b".into()]));
+        assert_eq!(f.deprecations, [BLACKLIST_KEY_DEPRECATED]);
+    }
+
+    #[test]
+    fn legacy_blacklist_still_blocks_and_warns_once() {
+        let cli = CliOptions {
+            block_rpcs: vec!["guest-info".into()],
+            deprecations: vec![crate::cli::BLACKLIST_DEPRECATED],
+            ..CliOptions::default()
+        };
+        let s = settings(
+            cli,
+            "[general]\nblacklist=guest-ping\nblacklist=guest-exec\n",
+        );
+        assert_eq!(s.block_rpcs, ["guest-ping", "guest-exec", "guest-info"]);
+        let (block, _) = s.filters();
+        assert!(block.contains(Command::GuestPing) && block.contains(Command::GuestExec));
+        assert_eq!(
+            s.deprecations,
+            [BLACKLIST_KEY_DEPRECATED, crate::cli::BLACKLIST_DEPRECATED]
+        );
+        assert!(s
+            .dump()
+            .contains("\nblock-rpcs=guest-ping,guest-exec,guest-info\n"));
+        assert!(settings(CliOptions::default(), "[general]\nblock-rpcs=a\n")
+            .deprecations
+            .is_empty());
     }
 
     #[test]
@@ -492,6 +535,31 @@ mod tests {
         assert_eq!(f.daemon, None);
         assert_eq!(f.path.as_deref(), Some(" a\\b\n"));
         assert_eq!(unescape("x\\q\\"), "x\\q\\");
+    }
+
+    #[test]
+    fn escape_writes_what_glib_writes() {
+        // g_key_file_set_string: only a leading space becomes \s.
+        assert_eq!(escape(" a b\t\n\r\\"), "\\sa b\\t\\n\\r\\\\");
+        assert_eq!(unescape(&escape(" x y ")), " x y ");
+    }
+
+    #[test]
+    fn flags_from_either_side_turn_on() {
+        for (cli, text, want) in [
+            (false, "", false),
+            (true, "", true),
+            (false, "verbose=true\nretry-path=true\n", true),
+            (true, "verbose=false\nretry-path=false\n", true),
+        ] {
+            let opts = CliOptions {
+                verbose: cli,
+                retry_path: cli,
+                ..CliOptions::default()
+            };
+            let s = settings(opts, &format!("[general]\n{text}"));
+            assert_eq!((s.verbose, s.retry_path), (want, want), "{cli} {text:?}");
+        }
     }
 
     #[test]

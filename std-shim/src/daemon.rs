@@ -1,31 +1,34 @@
 //! `-d/--daemonize` without `fork(2)`, and the pidfile (notes 4.1, 4.7).
 //!
-//! rustix offers `fork` only as the `unsafe` `runtime::kernel_fork` (a forked
-//! child of a Rust program may not run most std code), so the agent re-executes
-//! itself instead, all in safe code:
+//! A forked child of a threaded Rust program may not run most std code, so
+//! the agent re-executes itself instead (through `linux::child`, the one way
+//! children start), all in safe code:
 //!
 //! 1. The parent opens the channel (so errors still reach the terminal),
 //!    then spawns `/proc/self/exe` with the same arguments, the environment
-//!    marker [`CHILD_ENV`], the open channel as the child's stdin and a pipe as
-//!    its stdout.
-//! 2. The child takes the channel from fd 0, calls `setsid`, sets umask 077,
-//!    writes and locks the pidfile, `chdir("/")`, reports `ready` on the pipe
-//!    and points stdin/stdout/stderr at `/dev/null`.
+//!    marker [`CHILD_ENV`], the open channel as the child's stdin, a pipe as
+//!    its stdout and its own stderr.
+//! 2. The child takes the channel from fd 0, leads its own session (the
+//!    spawn's `setsid`), sets umask 077, writes and locks the pidfile,
+//!    `chdir("/")`, reports `ready` on the pipe and points
+//!    stdin/stdout/stderr at `/dev/null`.
 //! 3. The parent exits 0 once it reads `ready`, or 1 if the child died first.
 //!
 //! The parent therefore only returns success when the daemon is really up,
 //! which `fork` + exit does not promise.
 #![forbid(unsafe_code)]
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode, Stdio};
+use std::process::ExitCode;
 
+use qga_core::platform::CaptureOutput;
 use rustix::fs::{FlockOperation, Mode, OFlags};
+
+use crate::linux::child::{self, Spec, Stdin};
 
 /// Set in the daemon child's environment: `fd0` = the channel is on stdin,
 /// `open` = the parent could not open it (`--retry-path`), open it yourself.
@@ -64,28 +67,38 @@ pub fn role(daemonize: bool) -> Role {
 /// Parent: starts the daemon with `channel` as its stdin and waits until it
 /// is ready. Returns the parent's exit status.
 pub fn spawn_daemon(channel: Option<BorrowedFd<'_>>) -> io::Result<ExitCode> {
-    let mut args = std::env::args_os();
-    let argv0 = args.next().unwrap_or_else(|| OsString::from("qga"));
     let (stdin, marker) = match channel {
-        Some(fd) => (Stdio::from(fd.try_clone_to_owned()?), "fd0"),
-        None => (Stdio::null(), "open"),
+        Some(fd) => (Stdin::Fd(fd.try_clone_to_owned()?), "fd0"),
+        None => (Stdin::Null, "open"),
     };
-    let mut child = Command::new(std::env::current_exe()?)
-        .arg0(argv0)
-        .args(args)
-        .env(CHILD_ENV, marker)
-        .stdin(stdin)
-        .stdout(Stdio::piped())
-        .spawn()?;
-    let mut said = Vec::new();
-    if let Some(mut out) = child.stdout.take() {
-        // EOF comes when the child points stdout at /dev/null (or dies).
-        out.read_to_end(&mut said)?;
+    // This process only waits and exits: the marker may go into its own
+    // environment, which the child inherits.
+    std::env::set_var(CHILD_ENV, marker);
+    let mut args: Vec<OsString> = std::env::args_os().collect();
+    if args.is_empty() {
+        args.push("qga".into());
     }
+    let argv: Vec<&OsStr> = args.iter().map(OsString::as_os_str).collect();
+    let spawned = child::spawn(Spec {
+        argv: &argv,
+        exe: Some(OsStr::new("/proc/self/exe")),
+        env: None,
+        stdin,
+        capture: CaptureOutput::Stdout,
+        // Its errors reach the terminal until it is ready.
+        inherit_output: true,
+    })?;
+    let mut said = Vec::new();
+    if let Some(out) = spawned.stdout {
+        // EOF comes when the child points stdout at /dev/null (or dies).
+        File::from(out).read_to_end(&mut said)?;
+    }
+    let mut process = spawned.process;
     if said == READY {
+        process.disown();
         return Ok(ExitCode::SUCCESS);
     }
-    let _ = child.wait();
+    process.reap();
     Ok(ExitCode::FAILURE)
 }
 
@@ -94,13 +107,46 @@ pub fn take_inherited_channel() -> io::Result<OwnedFd> {
     Ok(rustix::io::fcntl_dupfd_cloexec(io::stdin().as_fd(), 3)?)
 }
 
-/// Child: new session, umask 077, pidfile, `chdir("/")`.
-pub fn detach(pidfile: &Path) -> io::Result<Pidfile> {
-    rustix::process::setsid()?;
+/// Child: new session, umask 077, `chdir("/")`. The pidfile is written by
+/// [`PidfileSlot`] (deferred while frozen).
+pub fn detach() -> io::Result<()> {
+    // `child::spawn` made it a session leader already (setsid again: EPERM).
+    if rustix::process::getsid(None)? != rustix::process::getpid() {
+        rustix::process::setsid()?;
+    }
     rustix::process::umask(Mode::from_raw_mode(0o077));
-    let pid = Pidfile::create(pidfile)?;
     rustix::process::chdir("/")?;
-    Ok(pid)
+    Ok(())
+}
+
+/// The daemon's pidfile: written at once, or (when the agent starts
+/// frozen, protocol notes 4.3) after the thaw, as qemu-ga defers it.
+#[derive(Debug, Default)]
+pub struct PidfileSlot {
+    wanted: Option<PathBuf>,
+    held: Option<Pidfile>,
+}
+
+impl PidfileSlot {
+    /// A slot for `path` (`None`: no pidfile, not daemonized).
+    pub fn new(path: Option<PathBuf>) -> PidfileSlot {
+        PidfileSlot {
+            wanted: path,
+            held: None,
+        }
+    }
+
+    /// Writes the pidfile if it is due and nothing is frozen. A failure is
+    /// fatal at startup (the caller decides later).
+    pub fn write_unless(&mut self, frozen: bool) -> io::Result<()> {
+        if frozen {
+            return Ok(());
+        }
+        if let Some(path) = self.wanted.take() {
+            self.held = Some(Pidfile::create(&path)?);
+        }
+        Ok(())
+    }
 }
 
 /// Child: tells the parent it may exit, then points stdio at `/dev/null`.
@@ -123,10 +169,10 @@ pub struct Pidfile {
 }
 
 impl Pidfile {
-    /// Creates (0600) and write-locks `path`, then writes `<pid>\n`. The
-    /// lock is held as long as this value lives.
+    /// Creates (0600, never through a link) and write-locks `path`, then
+    /// writes `<pid>\n`. The lock is held as long as this value lives.
     pub fn create(path: &Path) -> io::Result<Pidfile> {
-        let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::CLOEXEC;
+        let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::NOFOLLOW | OFlags::CLOEXEC;
         let fd = rustix::fs::open(path, flags, Mode::from_raw_mode(0o600))?;
         rustix::fs::fcntl_lock(&fd, FlockOperation::NonBlockingLockExclusive).map_err(|e| {
             io::Error::new(
@@ -134,7 +180,7 @@ impl Pidfile {
                 format!(
                     "cannot lock pid file {}: {}",
                     path.display(),
-                    io::Error::from(e)
+                    qga_core::errno::strerror(e.raw_os_error())
                 ),
             )
         })?;
@@ -176,6 +222,16 @@ mod tests {
         assert!(!path.exists());
         let bad = Pidfile::create(&dir.join("missing/qga.pid"));
         assert_eq!(bad.err().map(|e| e.kind()), Some(io::ErrorKind::NotFound));
+        let target = dir.join("target");
+        let _ = std::fs::write(&target, "keep");
+        let _ = std::os::unix::fs::symlink(&target, dir.join("link.pid"));
+        let linked = Pidfile::create(&dir.join("link.pid"));
+        assert_eq!(
+            linked.err().and_then(|e| e.raw_os_error()),
+            Some(40),
+            "ELOOP"
+        );
+        assert_eq!(std::fs::read_to_string(&target).unwrap_or_default(), "keep");
         let _ = std::fs::remove_dir_all(&dir);
     }
 

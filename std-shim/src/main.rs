@@ -1,16 +1,20 @@
 //! `qga`: arguments -> config -> channel -> agent loop.
 #![forbid(unsafe_code)]
 
-use std::error::Error;
+use std::io;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use qga::activation::{self, Activated, ActivationError};
 use qga::channel::Channel;
 use qga::cli::{self, Action, CliOptions};
-use qga::config::{FileConfig, Settings};
-use qga::daemon::{self, Role};
+use qga::config::{ConfigError, FileConfig, Settings};
+use qga::daemon::{self, PidfileSlot, Role};
 use qga::linux::LinuxPlatform;
 use qga::log;
+use qga::notify::Notifier;
+use qga::serve::Served;
+use qga::signals::Stop;
 use qga_core::Agent;
 
 /// The request buffer: envelopes and small arguments must fit (big base64
@@ -21,9 +25,37 @@ const REPLY_BUF: usize = 64 * 1024;
 /// Payload scratch: file reads and streamed writes move 48 KiB per syscall.
 const SCRATCH: usize = 48 * 1024;
 
-type Fatal = Box<dyn Error>;
+/// Why the agent could not start (its last log line). A plain enum, not
+/// `Box<dyn Error>`, whose vtables would link every error's `Debug`.
+enum Fatal {
+    /// A system call failed.
+    Io(io::Error),
+    /// The configuration or the socket handed over is unusable.
+    Setup(String),
+}
+
+impl From<io::Error> for Fatal {
+    fn from(e: io::Error) -> Fatal {
+        Fatal::Io(e)
+    }
+}
+
+impl From<ConfigError> for Fatal {
+    fn from(e: ConfigError) -> Fatal {
+        Fatal::Setup(e.to_string())
+    }
+}
+
+impl From<ActivationError> for Fatal {
+    fn from(e: ActivationError) -> Fatal {
+        Fatal::Setup(e.to_string())
+    }
+}
 
 fn main() -> ExitCode {
+    // Both take their variables out of the environment before any thread starts.
+    let activated = activation::take();
+    let notifier = Notifier::from_env();
     let argv0 = std::env::args().next().unwrap_or_else(|| "qga".into());
     match cli::parse(std::env::args_os().skip(1)) {
         Err(e) => {
@@ -33,10 +65,11 @@ fn main() -> ExitCode {
         Ok(Action::Help) => print_and_exit(&cli::usage(&argv0)),
         Ok(Action::Version) => print_and_exit(&cli::version()),
         Ok(Action::ListRpcs) => print_and_exit(&rpc_names()),
-        Ok(Action::Run(opts)) => start(*opts).unwrap_or_else(|e| {
-            let text = e
-                .downcast_ref::<std::io::Error>()
-                .map_or_else(|| e.to_string(), log::errno_text);
+        Ok(Action::Run(opts)) => start(*opts, activated, &notifier).unwrap_or_else(|e| {
+            let text = match e {
+                Fatal::Io(e) => log::errno_text(&e),
+                Fatal::Setup(text) => text,
+            };
             log::critical(format_args!("{text}"));
             ExitCode::FAILURE
         }),
@@ -56,17 +89,41 @@ fn rpc_names() -> String {
 }
 
 /// Loads the settings, opens the channel, daemonizes if asked and serves.
-fn start(opts: CliOptions) -> Result<ExitCode, Fatal> {
+fn start(
+    opts: CliOptions,
+    activated: Result<Option<Activated>, activation::ActivationError>,
+    notifier: &Notifier,
+) -> Result<ExitCode, Fatal> {
+    let mut activated = activated?;
     let env_conf = std::env::var_os("QGA_CONF").map(PathBuf::from);
     let file = FileConfig::load(opts.config.as_deref(), env_conf)?;
     let dump = opts.dump_conf;
     let mut settings = Settings::merge(opts, file)?;
+    for text in &settings.deprecations {
+        eprintln!("warning: {text}");
+    }
     if dump {
         return Ok(print_and_exit(&settings.dump()));
     }
-    let endpoint = settings.endpoint()?;
+    let endpoint = match &activated {
+        // The service manager owns an activated socket: no daemon, no reopening.
+        Some(a) => {
+            (settings.daemonize, settings.retry_path) = (false, false);
+            a.endpoint.clone()
+        }
+        None => settings.endpoint()?,
+    };
     settings.resolve_paths()?;
-    log::init(settings.logfile.as_deref(), settings.verbose)?;
+    // Started frozen (a marker left behind): the log file is opened only
+    // after the thaw, as qemu-ga defers it.
+    let frozen = qga::linux::starts_frozen(&settings.statedir);
+    log::init(settings.logfile.as_deref(), settings.verbose, frozen)?;
+    if frozen {
+        log::warning(format_args!(
+            "started in frozen state: only freeze-safe commands until a thaw"
+        ));
+    }
+    let stop = Stop::install()?;
     let role = daemon::role(settings.daemonize);
     let channel = match role {
         Role::Child { inherited: true } => Some(Channel::from_fd(
@@ -76,17 +133,18 @@ fn start(opts: CliOptions) -> Result<ExitCode, Fatal> {
         Role::Child { inherited: false } => None,
         // The parent hands a failed open (with --retry-path) to the daemon.
         Role::Parent if settings.retry_path => Channel::open(&endpoint).ok(),
-        Role::Parent | Role::Foreground => {
-            Some(Channel::open_retrying(&endpoint, settings.retry_path)?)
-        }
+        Role::Parent | Role::Foreground => Some(match activated.take() {
+            Some(a) => Channel::from_fd(&endpoint, a.fd),
+            None => Channel::open_retrying(&endpoint, settings.retry_path, &stop)?,
+        }),
     };
     if role == Role::Parent {
         return Ok(daemon::spawn_daemon(channel.as_ref().map(Channel::fd))?);
     }
-    let _pidfile = match role {
-        Role::Child { .. } => Some(daemon::detach(&settings.pidfile)?),
-        _ => None,
-    };
+    let daemonized = matches!(role, Role::Child { .. });
+    if daemonized {
+        daemon::detach()?;
+    }
     let mut agent = Box::new(
         Agent::<LinuxPlatform, REQUEST_BUF, REPLY_BUF, SCRATCH>::new(LinuxPlatform::new(
             settings.statedir.clone(),
@@ -97,15 +155,21 @@ fn start(opts: CliOptions) -> Result<ExitCode, Fatal> {
         .set_fsfreeze_hook(settings.fsfreeze_hook.clone());
     let (block, allow) = settings.filters();
     agent.set_filters(block, allow);
-    qga::signals::set_frozen(agent.is_frozen());
-    let daemonized = matches!(role, Role::Child { .. });
-    qga::signals::install(daemonized.then(|| settings.pidfile.clone()))?;
-    if matches!(role, Role::Child { .. }) {
-        daemon::finish()?;
-    }
-    let channel = match channel {
-        Some(c) => c,
-        None => Channel::open_retrying(&endpoint, true)?,
-    };
-    Err(channel.run(&mut *agent, settings.retry_path).into())
+    let pidfile = PidfileSlot::new(daemonized.then(|| settings.pidfile.clone()));
+    let mut served = Served::new(agent, pidfile)?;
+    // From here on every way out thaws first (Served::finish).
+    let exit = (|| {
+        if daemonized {
+            daemon::finish()?;
+        }
+        let channel = match channel {
+            Some(c) => c,
+            None => Channel::open_retrying(&endpoint, true, &stop)?,
+        };
+        if let Err(e) = notifier.ready() {
+            log::warning(format_args!("sd_notify: {}", log::errno_text(&e)));
+        }
+        Ok(channel.run(&mut served, settings.retry_path, &stop))
+    })();
+    Ok(served.finish(exit))
 }

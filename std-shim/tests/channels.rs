@@ -1,139 +1,35 @@
 //! The real binary in unix-listen mode, driven over a raw `UnixStream`, plus
 //! its informational options and exit codes.
 
-use std::io::{BufRead, BufReader, Read, Write};
+// Helpers outside #[test] functions fail loudly too: a panic is the test failing.
+#![allow(clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
+use std::time::Duration;
 
-const QGA: &str = env!("CARGO_BIN_EXE_qga");
+use common::{qga_bin, qga_command, Agent, Launch, TempDir};
 
-/// A temp dir that is removed at the end.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let dir = std::env::temp_dir().join(format!("qga-it-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap_or_else(|e| unreachable!("{e}"));
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// The agent process; killed (by its own handle) when dropped.
-struct Agent {
-    child: Child,
-    sock: PathBuf,
-    _dir: TempDir,
-}
-
-impl Agent {
-    fn start(tag: &str) -> Agent {
-        let dir = TempDir::new(tag);
-        let sock = dir.0.join("qga.sock");
-        let child = qga(&dir.0)
-            .args(["-m", "unix-listen", "-p"])
-            .arg(&sock)
-            .arg("-t")
-            .arg(&dir.0)
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| unreachable!("{e}"));
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while UnixStream::connect(&sock).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "agent did not listen on {}",
-                sock.display()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Agent {
-            child,
-            sock,
-            _dir: dir,
-        }
-    }
-
-    fn connect(&self) -> Client {
-        let stream = UnixStream::connect(&self.sock).unwrap_or_else(|e| unreachable!("{e}"));
-        let _ = stream.set_read_timeout(Some(Duration::from_secs(20)));
-        let reader = BufReader::new(stream.try_clone().unwrap_or_else(|e| unreachable!("{e}")));
-        Client { stream, reader }
-    }
-
-    fn alive(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
-    }
-
-    /// Stops the agent and returns what it wrote to stderr.
-    fn stop(mut self) -> String {
-        let _ = self.child.kill();
-        let mut err = String::new();
-        if let Some(mut e) = self.child.stderr.take() {
-            let _ = e.read_to_string(&mut err);
-        }
-        let _ = self.child.wait();
-        err
-    }
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-struct Client {
-    stream: UnixStream,
-    reader: BufReader<UnixStream>,
-}
-
-impl Client {
-    fn send(&mut self, text: &str) {
-        self.stream
-            .write_all(text.as_bytes())
-            .unwrap_or_else(|e| unreachable!("{e}"));
-    }
-
-    /// One reply line with all blanks removed (member spacing is not the point here).
-    fn reply(&mut self) -> String {
-        let mut line = String::new();
-        let _ = self.reader.read_line(&mut line);
-        assert!(line.ends_with('\n'), "reply not terminated: {line:?}");
-        line.split_whitespace().collect()
-    }
-}
-
-/// The binary with a config path that does not exist (so /etc is not read).
-fn qga(dir: &Path) -> Command {
-    let mut cmd = Command::new(QGA);
-    cmd.env("QGA_CONF", dir.join("absent.conf"));
-    cmd
+/// Our agent with its stderr kept for [`Agent::stop`].
+fn start(tag: &str) -> Agent {
+    let mut launch = Launch::ours(tag);
+    launch.keep_stderr = true;
+    launch.start()
 }
 
 fn output(args: &[&str]) -> Output {
-    let dir = TempDir::new("out");
-    qga(&dir.0)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| unreachable!("{e}"))
+    qga_command().args(args).output().expect("run qga")
 }
 
 #[test]
 fn guest_ping_is_answered() {
-    let agent = Agent::start("ping");
+    let agent = start("ping");
     let mut c = agent.connect();
-    c.send("{\"execute\":\"guest-ping\"}");
-    assert_eq!(c.reply(), "{\"return\":{}}");
+    c.send(b"{\"execute\":\"guest-ping\"}");
+    assert_eq!(c.compact_line(), "{\"return\":{}}");
     drop(c);
     assert!(!agent.stop().contains("error"));
 }
@@ -142,14 +38,14 @@ fn guest_ping_is_answered() {
 fn half_request_from_a_previous_client_is_forgotten() {
     let mut agent = Agent::start("half");
     let mut c = agent.connect();
-    c.send("{\"execute\":\"guest-sy");
+    c.send(b"{\"execute\":\"guest-sy");
     drop(c);
     let mut c = agent.connect();
-    c.send("{\"execute\":\"guest-sync\",\"arguments\":{\"id\":1234}}\n");
-    assert_eq!(c.reply(), "{\"return\":1234}");
+    c.send(b"{\"execute\":\"guest-sync\",\"arguments\":{\"id\":1234}}\n");
+    assert_eq!(c.compact_line(), "{\"return\":1234}");
     // The next line is the ping's reply: no error line came in between.
-    c.send("{\"execute\":\"guest-ping\"}");
-    assert_eq!(c.reply(), "{\"return\":{}}");
+    c.send(b"{\"execute\":\"guest-ping\"}");
+    assert_eq!(c.compact_line(), "{\"return\":{}}");
     assert!(agent.alive());
 }
 
@@ -159,14 +55,14 @@ fn client_that_leaves_without_reading_does_not_kill_the_agent() {
     for _ in 0..3 {
         let mut c = agent.connect();
         // Many big replies, none read: the agent sees EPIPE / ECONNRESET.
-        c.send(&"{\"execute\":\"guest-info\"}".repeat(200));
+        c.send("{\"execute\":\"guest-info\"}".repeat(200).as_bytes());
         drop(c);
     }
     std::thread::sleep(Duration::from_millis(200));
     assert!(agent.alive());
     let mut c = agent.connect();
-    c.send("{\"execute\":\"guest-sync\",\"arguments\":{\"id\":7}}");
-    assert_eq!(c.reply(), "{\"return\":7}");
+    c.send(b"{\"execute\":\"guest-sync\",\"arguments\":{\"id\":7}}");
+    assert_eq!(c.compact_line(), "{\"return\":7}");
     assert!(agent.alive());
 }
 
@@ -198,7 +94,7 @@ fn config_file_is_merged_and_errors_are_fatal() {
         &conf,
         "[general]\nmethod=isa-serial\nblock-rpcs=guest-info\n",
     );
-    let out = qga(&dir.0)
+    let out = qga_command()
         .arg("-c")
         .arg(&conf)
         .args(["-D", "-b", "guest-ping"])
@@ -211,18 +107,18 @@ fn config_file_is_merged_and_errors_are_fatal() {
         "{text}"
     );
     let _ = std::fs::write(&conf, "[general]\ndaemon=maybe\n");
-    let out = qga(&dir.0)
+    let out = qga_command()
         .arg("-c")
         .arg(&conf)
         .arg("-D")
         .output()
-        .unwrap_or_else(|e| unreachable!("{e}"));
+        .expect("run qga");
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("daemon"));
-    let out = qga(&dir.0)
+    let out = qga_command()
         .args(["-c", "/nonexistent/qga.conf", "-D"])
         .output()
-        .unwrap_or_else(|e| unreachable!("{e}"));
+        .expect("run qga");
     assert_eq!(out.status.code(), Some(1));
 }
 
@@ -253,7 +149,8 @@ fn unknown_option_exits_1() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.ends_with(&format!(
-            "Unknown option, try '{QGA} --help' for more information.\n"
+            "Unknown option, try '{} --help' for more information.\n",
+            qga_bin().display()
         )),
         "{err}"
     );
@@ -297,7 +194,7 @@ fn daemonize_writes_the_pidfile_and_returns() {
     let dir = TempDir::new("daemon");
     let sock = dir.0.join("qga.sock");
     let pidfile = dir.0.join("qga.pid");
-    let status = qga(&dir.0)
+    let status = qga_command()
         .args(["-d", "-m", "unix-listen", "-p"])
         .arg(&sock)
         .arg("-t")
@@ -305,14 +202,14 @@ fn daemonize_writes_the_pidfile_and_returns() {
         .arg("-f")
         .arg(&pidfile)
         .status()
-        .unwrap_or_else(|e| unreachable!("{e}"));
+        .expect("run qga");
     assert!(status.success());
     let pid = std::fs::read_to_string(&pidfile).unwrap_or_default();
     assert!(
         pid.ends_with('\n') && pid.trim().parse::<u32>().is_ok(),
         "{pid:?}"
     );
-    let mut c = UnixStream::connect(&sock).unwrap_or_else(|e| unreachable!("{e}"));
+    let mut c = UnixStream::connect(&sock).expect("run qga");
     let _ = c.set_read_timeout(Some(Duration::from_secs(20)));
     let _ = c.write_all(b"{\"execute\":\"guest-ping\"}");
     let mut line = String::new();
@@ -326,18 +223,17 @@ fn daemonize_writes_the_pidfile_and_returns() {
 fn isa_serial_on_a_pseudo_terminal() {
     use rustix::event::{poll, PollFd, PollFlags, Timespec};
     use rustix::pty::{grantpt, openpt, ptsname, unlockpt, OpenptFlags};
-    let master =
-        openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY).unwrap_or_else(|e| unreachable!("{e}"));
+    let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY).expect("run qga");
     let _ = grantpt(&master).and_then(|()| unlockpt(&master));
-    let pts = ptsname(&master, Vec::new()).unwrap_or_else(|e| unreachable!("{e}"));
+    let pts = ptsname(&master, Vec::new()).expect("run qga");
     let dir = TempDir::new("serial");
-    let mut child = qga(&dir.0)
+    let mut child = qga_command()
         .args(["-m", "isa-serial", "-p"])
         .arg(pts.to_string_lossy().as_ref())
         .arg("-t")
         .arg(&dir.0)
         .spawn()
-        .unwrap_or_else(|e| unreachable!("{e}"));
+        .expect("run qga");
     // The agent flushes pending input when it opens the port: resend until
     // answered. Until it sets the line raw, the tty echoes our request back.
     let mut got = Vec::new();

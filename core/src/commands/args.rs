@@ -10,6 +10,7 @@ use core::fmt;
 
 use crate::platform::StrList;
 use crate::wire::json::{self, Kind};
+use crate::wire::ParseErrorKind;
 
 /// A parameter's name as printed in errors: `name`, `list[i]` or `list[i].name`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -19,7 +20,7 @@ pub struct Param<'a> {
     /// Index within the list.
     pub index: Option<usize>,
     /// Member of the list element.
-    pub field: Option<&'static str>,
+    pub field: Option<&'a [u8]>,
 }
 
 impl<'a> Param<'a> {
@@ -42,7 +43,10 @@ impl fmt::Display for Param<'_> {
             write!(f, "[{i}]")?;
         }
         if let Some(field) = self.field {
-            write!(f, ".{field}")?;
+            f.write_str(".")?;
+            for c in field.utf8_chunks() {
+                f.write_str(c.valid())?;
+            }
         }
         Ok(())
     }
@@ -83,8 +87,8 @@ impl fmt::Display for ArgError<'_> {
             }
             ArgError::ExpectsU64(p) => write!(f, "Parameter '{p}' expects uint64"),
             ArgError::Unexpected(p) => write!(f, "Parameter '{p}' is unexpected"),
-            ArgError::DuplicateKey => f.write_str("JSON parse error, duplicate key"),
-            ArgError::TooLarge => f.write_str("JSON token size limit exceeded"),
+            ArgError::DuplicateKey => f.write_str(ParseErrorKind::DuplicateKey.text()),
+            ArgError::TooLarge => f.write_str(ParseErrorKind::SizeLimit.text()),
         }
     }
 }
@@ -168,7 +172,7 @@ impl<'a, 'r> Args<'a, 'r> {
             Some((list, i)) => Param {
                 name: list,
                 index: Some(i),
-                field: Some(name),
+                field: Some(name.as_bytes()),
             },
             None => Param {
                 name: name.as_bytes(),
@@ -360,23 +364,18 @@ impl<'a, 'r> Args<'a, 'r> {
     pub fn finish(&self) -> ArgResult<'a, ()> {
         for (k, _) in json::members(self.obj) {
             if !self.asked.iter().any(|a| a.as_bytes() == k) {
+                // Inside a list element qemu names the path: `vcpus[0].foo`.
                 let p = match self.list {
                     Some((list, i)) => Param {
                         name: list,
                         index: Some(i),
-                        field: None,
+                        field: Some(k),
                     },
                     None => Param {
                         name: k,
                         index: None,
                         field: None,
                     },
-                };
-                // Inside a list element qemu names the member after the element.
-                let p = if self.list.is_some() {
-                    Param { name: k, ..p }
-                } else {
-                    p
                 };
                 return Err(ArgError::Unexpected(p));
             }
@@ -456,6 +455,7 @@ mod tests {
             let l = a.opt_str_list("l").ok().flatten().unwrap_or_default();
             let v: heapless::Vec<&str, 4> = l.iter().collect();
             assert_eq!(v.as_slice(), ["x", "y\"z"]);
+            assert_eq!((l.len(), l.is_empty()), (2, false));
             assert_eq!(a.finish(), Ok(()));
         });
     }

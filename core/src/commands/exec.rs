@@ -4,40 +4,38 @@
 //! already spooled while it streamed in); captured output is streamed back
 //! as base64 from the scratch buffer.
 
-use embedded_io::Write;
-
-use super::payload::{decode_raw, Target};
-use super::{opt_int, whole_triples, ArgError, Args, CommandError, Cx, Done, Outcome, Param};
-use crate::platform::{CaptureOutput, CapturedStream, Error, ExecRequest, OutputStream, Platform};
-use crate::wire::base64::INVALID_TEXT;
+use super::payload::{decode_into, decoded_len, Streamed, Target};
+use super::{need, whole_triples, ArgError, Args, CommandError, Cx, Done, Outcome, Param};
+use crate::platform::{
+    CaptureOutput, CapturedStream, Error, ExecRequest, OutputStream, Platform, Processes,
+};
 use crate::wire::json::{self, Kind};
-use crate::wire::StreamKey;
+use crate::wire::reply::ReplyWriter;
 
 /// `guest-exec`: returns `{"pid": N}`.
-pub fn exec<'a, P: Platform, W: Write>(cx: &mut Cx<'_, P, W>, a: &mut Args<'a, '_>) -> Outcome<'a> {
+pub fn exec<'a, P: Platform + ?Sized>(cx: &mut Cx<'_, P>, a: &mut Args<'a, '_>) -> Outcome<'a> {
     let path = a.str("path")?;
     let arg = a.opt_str_list("arg")?.unwrap_or_default();
     let env = a.opt_str_list("env")?;
     let input = a.opt_raw_str("input-data")?;
     let capture = capture_output(a)?;
     a.finish()?;
-    let input_in_spool = match (input, cx.streamed == Some(StreamKey::InputData)) {
+    let input_in_spool = match (input, cx.streamed) {
         (None, _) => false,
-        (Some(_), true) => check_streamed(cx.payload)?,
-        (Some(raw), false) => spool_inline(cx.platform, raw)?,
+        (Some(_), Some(s)) => check_streamed(s)?,
+        (Some(raw), None) => spool_inline(cx.platform, cx.scratch, raw)?,
     };
-    let pid = cx.platform.exec(&ExecRequest {
+    let req = ExecRequest {
         path,
         arg,
         env,
         input_in_spool,
         capture,
-    })?;
-    let w = &mut cx.w;
-    w.open_object();
-    w.key("pid");
-    w.int(pid);
-    w.close_object();
+    };
+    let pid = need(cx.platform.processes())?.exec(&req)?;
+    cx.w.open_object();
+    cx.w.ints(&[("pid", pid)]);
+    cx.w.close_object();
     Ok(Done::Reply)
 }
 
@@ -60,88 +58,89 @@ fn capture_output<'a>(a: &mut Args<'a, '_>) -> Result<CaptureOutput, CommandErro
     })
 }
 
-fn check_streamed(pl: &super::Payload) -> Result<bool, CommandError<'static>> {
-    if pl.invalid() {
-        return Err(CommandError::Text(INVALID_TEXT));
-    }
-    if let Some(e) = &pl.error {
-        return Err(e.clone().into());
-    }
-    match pl.target {
-        Target::Spool => Ok(true),
-        _ => Err(CommandError::Text("JSON token size limit exceeded")),
-    }
+fn check_streamed(s: &Streamed) -> Result<bool, CommandError<'static>> {
+    s.check()?;
+    s.write_error()?;
+    Ok(s.target == Target::Spool)
 }
 
-fn spool_inline<P: Platform>(p: &mut P, raw: &[u8]) -> Result<bool, CommandError<'static>> {
-    let valid = decode_raw::<()>(raw, &mut |_| Ok(())).unwrap_or(false);
-    if !valid {
-        return Err(CommandError::Text(INVALID_TEXT));
-    }
-    p.spool_reset()?;
-    decode_raw(raw, &mut |b: &[u8]| p.spool_write(b))?;
+fn spool_inline<P: Platform + ?Sized>(
+    p: &mut P,
+    scratch: &mut [u8],
+    raw: &[u8],
+) -> Result<bool, CommandError<'static>> {
+    let len = decoded_len(raw)?;
+    let spool = need(p.spool())?;
+    spool.reset()?;
+    decode_into(raw, len, scratch, &mut |b| spool.write(b))?;
     Ok(true)
 }
 
 /// `guest-exec-status`: streams `out-data`/`err-data` once exited, then
 /// forgets the process (a second query gets the unknown-pid error).
-pub fn status<'a, P: Platform, W: Write>(
-    cx: &mut Cx<'_, P, W>,
-    a: &mut Args<'a, '_>,
-) -> Outcome<'a> {
+pub fn status<'a, P: Platform + ?Sized>(cx: &mut Cx<'_, P>, a: &mut Args<'a, '_>) -> Outcome<'a> {
     let pid = a.int("pid")?;
     a.finish()?;
-    let st = cx.platform.exec_status(pid)?;
+    let procs = need(cx.platform.processes())?;
+    let st = procs.status(pid)?;
     cx.w.open_object();
     cx.w.key("exited");
     cx.w.bool(st.exited);
     if st.exited {
-        opt_int(&mut cx.w, "exitcode", st.exitcode);
-        opt_int(&mut cx.w, "signal", st.signal);
-        output(cx, pid, OutputStream::Stdout, st.out)?;
-        output(cx, pid, OutputStream::Stderr, st.err)?;
+        cx.w.opt_ints(&[("exitcode", st.exitcode), ("signal", st.signal)]);
+        let mut out = Output {
+            w: &mut cx.w,
+            scratch: cx.scratch,
+            procs,
+            pid,
+        };
+        out.stream(OutputStream::Stdout, st.out)?;
+        out.stream(OutputStream::Stderr, st.err)?;
+        procs.release(pid);
     }
     cx.w.close_object();
-    if st.exited {
-        cx.platform.exec_release(pid);
-    }
     Ok(Done::Reply)
 }
 
-/// Writes `out-data`/`out-truncated` (or the `err-` pair) when there is data.
-fn output<P: Platform, W: Write>(
-    cx: &mut Cx<'_, P, W>,
+/// Captured output of one exited process, on its way into the reply.
+struct Output<'o, 'w> {
+    w: &'o mut ReplyWriter<'w>,
+    scratch: &'o mut [u8],
+    procs: &'o mut dyn Processes,
     pid: i64,
-    s: OutputStream,
-    c: Option<CapturedStream>,
-) -> Result<(), Error> {
-    let Some(c) = c.filter(|c| c.len > 0 || c.truncated) else {
-        return Ok(());
-    };
-    let (data_key, flag_key) = match s {
-        OutputStream::Stdout => ("out-data", "out-truncated"),
-        OutputStream::Stderr => ("err-data", "err-truncated"),
-    };
-    cx.w.key(data_key);
-    cx.w.open_str();
-    let mut off = 0u64;
-    while off < c.len {
-        let want = (c.len - off).min(whole_triples(cx.scratch.len()) as u64) as usize;
-        let n = fill(cx.platform, pid, s, off, &mut cx.scratch[..want])?;
-        if n == 0 {
-            break;
-        }
-        cx.w.base64_chunk(&cx.scratch[..n]);
-        off += n as u64;
-    }
-    cx.w.close_str();
-    cx.w.key(flag_key);
-    cx.w.bool(c.truncated);
-    Ok(())
 }
 
-fn fill<P: Platform>(
-    p: &mut P,
+impl Output<'_, '_> {
+    /// Writes `out-data`/`out-truncated` (or the `err-` pair) when there is data.
+    fn stream(&mut self, s: OutputStream, c: Option<CapturedStream>) -> Result<(), Error> {
+        let Some(c) = c.filter(|c| c.len > 0 || c.truncated) else {
+            return Ok(());
+        };
+        let (data_key, flag_key) = match s {
+            OutputStream::Stdout => ("out-data", "out-truncated"),
+            OutputStream::Stderr => ("err-data", "err-truncated"),
+        };
+        self.w.key(data_key);
+        self.w.open_str();
+        let mut off = 0u64;
+        while off < c.len {
+            let want = (c.len - off).min(whole_triples(self.scratch.len()) as u64) as usize;
+            let n = fill(self.procs, self.pid, s, off, &mut self.scratch[..want])?;
+            if n == 0 {
+                break;
+            }
+            self.w.base64_chunk(&self.scratch[..n]);
+            off += n as u64;
+        }
+        self.w.close_str();
+        self.w.key(flag_key);
+        self.w.bool(c.truncated);
+        Ok(())
+    }
+}
+
+fn fill(
+    procs: &mut dyn Processes,
     pid: i64,
     s: OutputStream,
     off: u64,
@@ -149,7 +148,7 @@ fn fill<P: Platform>(
 ) -> Result<usize, Error> {
     let mut n = 0;
     while n < buf.len() {
-        let k = p.exec_output(pid, s, off + n as u64, &mut buf[n..])?;
+        let k = procs.output(pid, s, off + n as u64, &mut buf[n..])?;
         if k == 0 {
             break;
         }

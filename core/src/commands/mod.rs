@@ -1,19 +1,23 @@
-//! Command handlers, one file per QAPI family.
+//! Command handlers, one file per QAPI family, named like the platform
+//! files of `std-shim/src/linux/`.
 //!
 //! A handler reads its typed arguments with [`Args`] (schema order, qemu's
-//! error texts), calls the platform, and writes the `return` value through
-//! the reply writer. It never sees wire bytes, and the dispatcher writes the
-//! envelope around its value.
+//! error texts), checks handles and pids before anything else, calls the
+//! platform, and writes the `return` value through the reply writer. It
+//! never sees wire bytes, and the dispatcher writes the envelope around its
+//! value. Handlers are generic over the platform only (the channel is a
+//! `&mut dyn Sink`): one copy per platform, so a platform's missing
+//! capabilities are dead code the compiler removes.
 
 /// Writes a JSON array from a platform method that reports its items
-/// through a callback: `write_list!(cx, method(args), |w, item| { ... })`.
+/// through a callback: `write_list!(cx, cap(), method(args), |w, item| { ... })`.
 /// (A macro because the items borrow the platform with a higher-ranked
 /// lifetime that a generic helper function cannot name.)
 macro_rules! write_list {
-    ($cx:expr, $method:ident($($arg:expr),*), |$w:ident, $item:ident| $body:block) => {{
+    ($cx:expr, $cap:ident(), $method:ident($($arg:expr),*), |$w:ident, $item:ident| $body:block) => {{
         let $w = &mut $cx.w;
         $w.open_array();
-        $cx.platform.$method($($arg,)* &mut |$item| {
+        $crate::commands::need($cx.platform.$cap())?.$method($($arg,)* &mut |$item| {
             $w.element();
             $body
             Ok(())
@@ -25,57 +29,28 @@ macro_rules! write_list {
 pub mod args;
 pub mod exec;
 pub mod file;
-pub mod filesystem;
+pub mod fsfreeze;
+pub mod fsinfo;
 pub mod hardware;
+pub mod info;
+pub mod network;
 pub mod payload;
+pub mod power;
 pub mod ssh;
-pub mod stats;
 pub mod sync;
-pub mod system;
+pub mod time;
+pub mod tz;
+pub mod users;
 
 use core::fmt;
 
-use embedded_io::Write;
-
 pub use args::{Arena, ArgError, Args, Param};
-pub use payload::Payload;
+pub use payload::{Streamed, Target};
 
-use crate::platform::{self, Platform};
+use crate::platform::{self, FsfreezeStatus, Platform};
 use crate::schema::CommandSet;
 use crate::wire::reply::ReplyWriter;
-use crate::wire::StreamKey;
-
-/// Which commands may run now (block/allow lists and frozen state, notes 4.5).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct Filter {
-    /// `--block-rpcs`.
-    pub block: CommandSet,
-    /// `--allow-rpcs`; `None` allows everything not blocked.
-    pub allow: Option<CommandSet>,
-    /// Filesystems are frozen: only the frozen-safe commands run.
-    pub frozen: bool,
-}
-
-impl Filter {
-    /// Everything allowed, not frozen.
-    pub const fn new() -> Filter {
-        Filter {
-            block: CommandSet::EMPTY,
-            allow: None,
-            frozen: false,
-        }
-    }
-
-    /// Whether `cmd` may run, in qemu-ga 9.1's order: allow list, then block
-    /// list (block wins), then the frozen state (overrides everything).
-    pub fn allows(&self, cmd: crate::schema::Command) -> bool {
-        if self.frozen {
-            return cmd.info().frozen_safe;
-        }
-        self.allow.is_none_or(|a| a.contains(cmd)) && !self.block.contains(cmd)
-    }
-}
+use crate::wire::ParseErrorKind;
 
 /// What a handler did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -93,6 +68,8 @@ pub enum CommandError<'a> {
     Arg(ArgError<'a>),
     /// The platform failed.
     Platform(platform::Error),
+    /// A streamed argument could not be kept: `JSON token size limit exceeded`.
+    TooLarge,
     /// A fixed text.
     Text(&'static str),
 }
@@ -102,6 +79,7 @@ impl fmt::Display for CommandError<'_> {
         match self {
             CommandError::Arg(e) => e.fmt(f),
             CommandError::Platform(e) => f.write_str(e.text()),
+            CommandError::TooLarge => f.write_str(ParseErrorKind::SizeLimit.text()),
             CommandError::Text(t) => f.write_str(t),
         }
     }
@@ -122,29 +100,38 @@ impl From<platform::Error> for CommandError<'_> {
 /// A handler's result.
 pub type Outcome<'a> = Result<Done, CommandError<'a>>;
 
+/// A handler: reads its arguments, does the work, writes the value.
+pub type Handler<P> = for<'a> fn(&mut Cx<'_, P>, &mut Args<'a, '_>) -> Outcome<'a>;
+
 /// Everything a handler may touch.
-pub struct Cx<'s, P: Platform, W: Write> {
+pub struct Cx<'s, P: Platform + ?Sized> {
     /// The platform.
     pub platform: &'s mut P,
     /// The reply, positioned after `"return": `.
-    pub w: ReplyWriter<'s, W>,
-    /// Scratch for streamed payloads.
+    pub w: ReplyWriter<'s>,
+    /// Scratch for payloads.
     pub scratch: &'s mut [u8],
-    /// The streamed argument of this request, if any.
-    pub payload: &'s mut Payload,
-    /// Which argument of this request was streamed.
-    pub streamed: Option<StreamKey>,
-    /// The command filter (fsfreeze changes `frozen`).
-    pub filter: &'s mut Filter,
+    /// The commands that may run now (what `guest-info` calls `enabled`).
+    pub enabled: CommandSet,
+    /// This command's streamed argument, when it streamed.
+    pub streamed: Option<&'s Streamed>,
+    /// The freeze state an fsfreeze command found or made; the dispatcher,
+    /// which owns the session state, applies it.
+    pub fsfreeze: Option<FsfreezeStatus>,
 }
 
-impl<P: Platform, W: Write> Cx<'_, P, W> {
+impl<P: Platform + ?Sized> Cx<'_, P> {
     /// Writes `{}` (commands without a return type).
     pub fn empty_object(&mut self) -> Outcome<'static> {
-        self.w.open_object();
-        self.w.close_object();
+        self.w.empty_object();
         Ok(Done::Reply)
     }
+}
+
+/// A capability the command needs (admission already checked it, so
+/// `None` only reaches here through a platform that changed its mind).
+pub fn need<T>(cap: Option<T>) -> Result<T, platform::Error> {
+    cap.ok_or(platform::Error::Unsupported)
 }
 
 /// The largest multiple of 3 that fits `len`: streamed chunks must encode
@@ -163,18 +150,25 @@ pub fn reported(seen: bool) -> Outcome<'static> {
     }
 }
 
-/// Writes `"key": value` for an optional string.
-pub fn opt_str<W: Write>(w: &mut ReplyWriter<'_, W>, key: &str, v: Option<&str>) {
-    if let Some(v) = v {
-        w.key(key);
-        w.str(v);
-    }
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// Writes `"key": value` for an optional integer.
-pub fn opt_int<W: Write>(w: &mut ReplyWriter<'_, W>, key: &str, v: Option<i64>) {
-    if let Some(v) = v {
-        w.key(key);
-        w.int(v);
+    #[test]
+    fn helpers() {
+        assert_eq!(whole_triples(768), 768);
+        assert_eq!(whole_triples(770), 768);
+        assert_eq!(whole_triples(2), 0);
+        assert_eq!(reported(true), Ok(Done::Reply));
+        assert_eq!(
+            reported(false).map_err(|e| e.to_string()),
+            Err("the guest returned no value".into())
+        );
+        assert_eq!(need(Some(1)), Ok(1));
+        assert_eq!(need::<u8>(None), Err(platform::Error::Unsupported));
+        assert_eq!(
+            CommandError::TooLarge.to_string(),
+            "JSON token size limit exceeded"
+        );
     }
 }

@@ -1,148 +1,105 @@
-//! Large base64 arguments: decoding them in pieces, from the frame or from
-//! the stream, into a file or the platform's spool (DESIGN.md, "Large
-//! string arguments stream").
-//!
-//! A streamed `buf-b64` goes straight to the file when the request named
-//! `execute` = `guest-file-write` and `handle` (and no `count`) before it,
-//! as every known client does; otherwise, and for `input-data`, it goes to
-//! the platform's spool. A platform without a spool refuses it with the
-//! size-limit error.
+//! Large base64 arguments (`buf-b64`, `input-data`): decoding them from a
+//! frame in pieces, the one batcher that gathers decoded bytes into few
+//! large writes, and what became of an argument that streamed
+//! ([`Streamed`], filled in by the dispatcher's streaming stage).
 
-use crate::platform::{self, Platform};
-use crate::wire::base64::Decoder;
-use crate::wire::envelope::{prefix_argument, prefix_member};
+use crate::platform::Error;
+use crate::wire::base64::{Decoder, INVALID_TEXT};
 use crate::wire::json;
-use crate::wire::StreamKey;
 
-/// Where a streamed argument's bytes go.
+use super::CommandError;
+
+/// Where a streamed argument's bytes went.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Target {
-    /// Nowhere: no stream, or it was refused.
+    /// Nowhere: the request could not run, or the platform has no spool.
     #[default]
-    Refused,
-    /// Straight into an open file handle.
+    Discard,
+    /// Straight into an open file handle (`guest-file-write` whose
+    /// `execute` and `handle` came first and were valid).
     File(i64),
     /// Into the platform's spool.
     Spool,
 }
 
-/// The state of the current request's streamed argument.
+/// What became of a streamed argument, for its handler.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Payload {
-    /// Which argument streams.
-    pub key: Option<StreamKey>,
-    /// Where it goes.
+pub struct Streamed {
+    /// Where the bytes went.
     pub target: Target,
-    decoder: Decoder,
-    /// Decoded length so far.
+    /// Decoded length.
     pub decoded: u64,
-    /// Bytes accepted by the target.
+    /// Bytes the target took.
     pub written: u64,
-    /// The first target error (later data is decoded but dropped).
-    pub error: Option<platform::Error>,
-    /// Decoded bytes waiting in the scratch buffer for one large write.
-    batched: usize,
+    /// The text had characters outside the base64 alphabet.
+    pub invalid: bool,
+    /// The first target error (later data was dropped).
+    pub error: Option<Error>,
 }
 
-impl Payload {
-    /// No stream.
-    pub const fn new() -> Payload {
-        Payload {
-            key: None,
-            target: Target::Refused,
-            decoder: Decoder::new(),
-            decoded: 0,
-            written: 0,
-            error: None,
-            batched: 0,
+impl Streamed {
+    /// The argument's own errors, in qemu-ga's order: invalid base64, then
+    /// a stream that could not be kept.
+    pub fn check(&self) -> Result<(), CommandError<'static>> {
+        if self.invalid {
+            return Err(CommandError::Text(INVALID_TEXT));
         }
+        if self.target == Target::Discard {
+            return Err(CommandError::TooLarge);
+        }
+        Ok(())
     }
 
-    /// A streamed argument begins; `prefix` is the request up to it and
-    /// `file_write_allowed` says whether `guest-file-write` may run now.
-    pub fn start<P: Platform>(
+    /// The target's error, if writing failed.
+    pub fn write_error(&self) -> Result<(), CommandError<'static>> {
+        self.error.clone().map_or(Ok(()), |e| Err(e.into()))
+    }
+}
+
+/// Gathers decoded bytes in the scratch buffer and hands them to a sink
+/// in scratch-sized pieces.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Batcher {
+    len: usize,
+}
+
+/// Where a [`Batcher`] writes.
+pub type BatchSink<'s> = &'s mut dyn FnMut(&[u8]) -> Result<(), Error>;
+
+impl Batcher {
+    /// Empty.
+    pub const fn new() -> Batcher {
+        Batcher { len: 0 }
+    }
+
+    /// Appends `bytes`, writing the scratch out whenever it fills.
+    pub fn push(
         &mut self,
-        key: StreamKey,
-        prefix: &[u8],
-        file_write_allowed: bool,
-        p: &mut P,
-    ) {
-        *self = Payload {
-            key: Some(key),
-            ..Payload::default()
-        };
-        self.target = match (key, direct_file(prefix)) {
-            (StreamKey::BufB64, Some(handle)) if file_write_allowed => Target::File(handle),
-            _ if p.spool_reset().is_ok() => Target::Spool,
-            _ => Target::Refused,
-        };
-    }
-
-    /// The next piece of the argument's text; decoded bytes are batched in
-    /// `scratch` so the target sees few, large writes.
-    pub fn data<P: Platform>(&mut self, text: &[u8], p: &mut P, scratch: &mut [u8]) {
-        let mut dec = self.decoder;
-        let _ = dec.feed::<()>(text, &mut |bytes| {
-            self.batch(bytes, p, scratch);
-            Ok(())
-        });
-        self.decoder = dec;
-    }
-
-    /// The argument ended: the last bytes are decoded and written.
-    pub fn end<P: Platform>(&mut self, p: &mut P, scratch: &mut [u8]) {
-        let mut dec = self.decoder;
-        let _ = dec.finish::<()>(&mut |bytes| {
-            self.batch(bytes, p, scratch);
-            Ok(())
-        });
-        self.decoder = dec;
-        self.flush(p, scratch);
-    }
-
-    /// Whether the text had characters outside the base64 alphabet.
-    pub fn invalid(&self) -> bool {
-        self.decoder.is_invalid()
-    }
-
-    fn batch<P: Platform>(&mut self, mut bytes: &[u8], p: &mut P, scratch: &mut [u8]) {
-        self.decoded += bytes.len() as u64;
+        scratch: &mut [u8],
+        mut bytes: &[u8],
+        sink: BatchSink<'_>,
+    ) -> Result<(), Error> {
         while !bytes.is_empty() {
-            if self.batched == scratch.len() {
-                self.flush(p, scratch);
+            if self.len == scratch.len() {
+                self.flush(scratch, sink)?;
             }
-            let n = bytes.len().min(scratch.len() - self.batched);
-            scratch[self.batched..self.batched + n].copy_from_slice(&bytes[..n]);
-            self.batched += n;
+            let n = bytes.len().min(scratch.len() - self.len);
+            scratch[self.len..self.len + n].copy_from_slice(&bytes[..n]);
+            self.len += n;
             bytes = &bytes[n..];
         }
+        Ok(())
     }
 
-    fn flush<P: Platform>(&mut self, p: &mut P, scratch: &[u8]) {
-        let data = &scratch[..core::mem::take(&mut self.batched)];
-        if data.is_empty() || self.error.is_some() || self.decoder.is_invalid() {
-            return;
+    /// Writes out what is gathered.
+    pub fn flush(&mut self, scratch: &[u8], sink: BatchSink<'_>) -> Result<(), Error> {
+        let n = core::mem::take(&mut self.len);
+        if n == 0 {
+            return Ok(());
         }
-        let r = match self.target {
-            Target::Refused => return,
-            Target::File(h) => super::file::write_all(p, h, data).map(|n| n as usize),
-            Target::Spool => p.spool_write(data).map(|()| data.len()),
-        };
-        match r {
-            Ok(n) => self.written += n as u64,
-            Err(e) => self.error = Some(e),
-        }
+        sink(&scratch[..n])
     }
-}
-
-/// The handle of a `guest-file-write` whose data may go straight to the file.
-fn direct_file(prefix: &[u8]) -> Option<i64> {
-    let execute = prefix_member(prefix, b"execute")?;
-    if execute != b"\"guest-file-write\"" || prefix_argument(prefix, b"count").is_some() {
-        return None;
-    }
-    json::parse_i64(prefix_argument(prefix, b"handle")?)
 }
 
 /// Decodes base64 held as raw JSON string content (escapes such as `\n`
@@ -169,19 +126,40 @@ pub fn decode_raw<E>(raw: &[u8], out: &mut impl FnMut(&[u8]) -> Result<(), E>) -
     Ok(!dec.is_invalid())
 }
 
+/// Decodes inline base64 (at most `limit` bytes) through the batcher into
+/// `sink`; `Ok(None)` if the text is not base64. Returns the bytes written.
+pub fn decode_into(
+    raw: &[u8],
+    limit: u64,
+    scratch: &mut [u8],
+    sink: BatchSink<'_>,
+) -> Result<u64, Error> {
+    let (mut batch, mut taken) = (Batcher::new(), 0u64);
+    decode_raw(raw, &mut |b: &[u8]| {
+        let b = &b[..(limit - taken).min(b.len() as u64) as usize];
+        taken += b.len() as u64;
+        batch.push(scratch, b, sink)
+    })?;
+    batch.flush(scratch, sink)?;
+    Ok(taken)
+}
+
+/// The decoded length of inline base64, or the invalid-characters error.
+pub fn decoded_len(raw: &[u8]) -> Result<u64, CommandError<'static>> {
+    let mut len = 0u64;
+    let valid = decode_raw::<()>(raw, &mut |b| {
+        len += b.len() as u64;
+        Ok(())
+    });
+    match valid {
+        Ok(true) => Ok(len),
+        _ => Err(CommandError::Text(INVALID_TEXT)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn direct_only_for_file_write_with_handle_first() {
-        let p = br#"{"execute":"guest-file-write","arguments":{"handle":1000,"buf-b64":"#;
-        assert_eq!(direct_file(p), Some(1000));
-        let p = br#"{"execute":"guest-file-write","arguments":{"handle":1000,"count":3,"buf-b64":"#;
-        assert_eq!(direct_file(p), None);
-        let p = br#"{"arguments":{"handle":1000,"buf-b64":"#;
-        assert_eq!(direct_file(p), None);
-    }
 
     #[test]
     fn decode_raw_resolves_escapes() {
@@ -193,5 +171,50 @@ mod tests {
         assert_eq!(ok, Ok(true));
         assert_eq!(v, b"hello");
         assert_eq!(decode_raw::<()>(br"aG\u00e9", &mut |_| Ok(())), Ok(false));
+        assert_eq!(decoded_len(br"aGVsbG8="), Ok(5));
+        assert!(decoded_len(b"a b").is_err());
+    }
+
+    #[test]
+    fn batcher_writes_scratch_sized_pieces() {
+        let mut scratch = [0u8; 4];
+        let mut writes: Vec<Vec<u8>> = Vec::new();
+        let mut sink = |b: &[u8]| {
+            writes.push(b.to_vec());
+            Ok(())
+        };
+        let mut batch = Batcher::new();
+        assert_eq!(batch.push(&mut scratch, b"abc", &mut sink), Ok(()));
+        assert_eq!(batch.push(&mut scratch, b"defgh", &mut sink), Ok(()));
+        assert_eq!(batch.flush(&scratch, &mut sink), Ok(()));
+        assert_eq!(batch.flush(&scratch, &mut sink), Ok(()));
+        assert_eq!(writes, [b"abcd".to_vec(), b"efgh".to_vec()]);
+    }
+
+    #[test]
+    fn decode_into_stops_at_the_limit() {
+        let mut scratch = [0u8; 3];
+        let mut got = Vec::new();
+        let n = decode_into(b"aGVsbG8=", 4, &mut scratch, &mut |b| {
+            got.extend_from_slice(b);
+            Ok(())
+        });
+        assert_eq!(n, Ok(4));
+        assert_eq!(got, b"hell");
+    }
+
+    #[test]
+    fn streamed_errors_in_qemus_order() {
+        let mut s = Streamed {
+            invalid: true,
+            ..Streamed::default()
+        };
+        assert_eq!(s.check(), Err(CommandError::Text(INVALID_TEXT)));
+        s.invalid = false;
+        assert_eq!(s.check(), Err(CommandError::TooLarge));
+        s.target = Target::Spool;
+        assert_eq!(s.check(), Ok(()));
+        s.error = Some(Error::Unsupported);
+        assert_eq!(s.write_error(), Err(Error::Unsupported.into()));
     }
 }

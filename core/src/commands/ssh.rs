@@ -1,10 +1,9 @@
 //! `guest-ssh-get/add/remove-authorized-keys` (protocol notes 3.3). Keys
 //! are checked here, the same way on every platform.
 
-use embedded_io::Write;
-
-use super::{Args, Cx, Done, Outcome};
-use crate::platform::{Error, Platform, StrList};
+use super::{need, ArgError, Args, Cx, Done, Outcome, Param};
+use crate::platform::Platform;
+use crate::platform::{Error, StrList};
 
 /// Rejects keys qemu-ga rejects: starting with `#` or containing a newline.
 fn check_keys(keys: StrList<'_>) -> Result<(), Error> {
@@ -17,14 +16,14 @@ fn check_keys(keys: StrList<'_>) -> Result<(), Error> {
 }
 
 /// `guest-ssh-get-authorized-keys`: `{"keys": [...]}`.
-pub fn get<'a, P: Platform, W: Write>(cx: &mut Cx<'_, P, W>, a: &mut Args<'a, '_>) -> Outcome<'a> {
+pub fn get<'a, P: Platform + ?Sized>(cx: &mut Cx<'_, P>, a: &mut Args<'a, '_>) -> Outcome<'a> {
     let username = a.str("username")?;
     a.finish()?;
     let w = &mut cx.w;
     w.open_object();
     w.key("keys");
     w.open_array();
-    cx.platform.ssh_authorized_keys(username, &mut |k| {
+    need(cx.platform.ssh())?.authorized_keys(username, &mut |k| {
         w.element();
         w.str(k);
         Ok(())
@@ -34,28 +33,29 @@ pub fn get<'a, P: Platform, W: Write>(cx: &mut Cx<'_, P, W>, a: &mut Args<'a, '_
     Ok(Done::Reply)
 }
 
+/// The required `keys` list.
+fn keys<'a>(a: &mut Args<'a, '_>) -> Result<StrList<'a>, ArgError<'a>> {
+    a.opt_str_list("keys")?
+        .ok_or(ArgError::Missing(Param::new("keys")))
+}
+
 /// `guest-ssh-add-authorized-keys`.
-pub fn add<'a, P: Platform, W: Write>(cx: &mut Cx<'_, P, W>, a: &mut Args<'a, '_>) -> Outcome<'a> {
+pub fn add<'a, P: Platform + ?Sized>(cx: &mut Cx<'_, P>, a: &mut Args<'a, '_>) -> Outcome<'a> {
     let username = a.str("username")?;
-    let keys = a.opt_str_list("keys")?;
-    let keys = keys.ok_or(super::ArgError::Missing(super::Param::new("keys")))?;
+    let keys = keys(a)?;
     let reset = a.opt_bool("reset")?.unwrap_or(false);
     a.finish()?;
     check_keys(keys)?;
-    cx.platform.ssh_add_authorized_keys(username, keys, reset)?;
+    need(cx.platform.ssh())?.add(username, keys, reset)?;
     cx.empty_object()
 }
 
 /// `guest-ssh-remove-authorized-keys`.
-pub fn remove<'a, P: Platform, W: Write>(
-    cx: &mut Cx<'_, P, W>,
-    a: &mut Args<'a, '_>,
-) -> Outcome<'a> {
+pub fn remove<'a, P: Platform + ?Sized>(cx: &mut Cx<'_, P>, a: &mut Args<'a, '_>) -> Outcome<'a> {
     let username = a.str("username")?;
-    let keys = a.opt_str_list("keys")?;
-    let keys = keys.ok_or(super::ArgError::Missing(super::Param::new("keys")))?;
+    let keys = keys(a)?;
     a.finish()?;
     check_keys(keys)?;
-    cx.platform.ssh_remove_authorized_keys(username, keys)?;
+    need(cx.platform.ssh())?.remove(username, keys)?;
     cx.empty_object()
 }

@@ -1,15 +1,13 @@
 //! `guest-sync`, `guest-sync-delimited`, `guest-ping`, `guest-info`: the
 //! built-in commands every platform has (protocol notes 1.10, 3.2).
 
-use embedded_io::Write;
-
 use super::{Args, Cx, Done, Outcome};
 use crate::platform::Platform;
-use crate::schema::{Command, COMMANDS};
+use crate::schema::COMMANDS;
 
 /// `guest-sync` and `guest-sync-delimited`: echo `id` (the 0xFF of the
 /// delimited form is written by the dispatcher, only on success).
-pub fn sync<'a, P: Platform, W: Write>(cx: &mut Cx<'_, P, W>, a: &mut Args<'a, '_>) -> Outcome<'a> {
+pub fn sync<'a, P: Platform + ?Sized>(cx: &mut Cx<'_, P>, a: &mut Args<'a, '_>) -> Outcome<'a> {
     let id = a.int("id")?;
     a.finish()?;
     cx.w.int(id);
@@ -17,18 +15,13 @@ pub fn sync<'a, P: Platform, W: Write>(cx: &mut Cx<'_, P, W>, a: &mut Args<'a, '
 }
 
 /// `guest-ping`.
-pub fn ping<'a, P: Platform, W: Write>(cx: &mut Cx<'_, P, W>, a: &mut Args<'a, '_>) -> Outcome<'a> {
+pub fn ping<'a, P: Platform + ?Sized>(cx: &mut Cx<'_, P>, a: &mut Args<'a, '_>) -> Outcome<'a> {
     a.finish()?;
     cx.empty_object()
 }
 
-/// Whether `cmd` is enabled now: allowed by the filter and implemented.
-pub fn enabled<P: Platform>(cmd: Command, filter: &super::Filter, p: &P) -> bool {
-    filter.allows(cmd) && (cmd.info().builtin || p.supports(cmd))
-}
-
 /// `guest-info`: the version and every command, last schema entry first.
-pub fn info<'a, P: Platform, W: Write>(cx: &mut Cx<'_, P, W>, a: &mut Args<'a, '_>) -> Outcome<'a> {
+pub fn info<'a, P: Platform + ?Sized>(cx: &mut Cx<'_, P>, a: &mut Args<'a, '_>) -> Outcome<'a> {
     a.finish()?;
     let w = &mut cx.w;
     w.open_object();
@@ -40,7 +33,7 @@ pub fn info<'a, P: Platform, W: Write>(cx: &mut Cx<'_, P, W>, a: &mut Args<'a, '
         w.element();
         w.open_object();
         w.key("enabled");
-        w.bool(enabled(c.command, cx.filter, cx.platform));
+        w.bool(cx.enabled.contains(c.command));
         w.key("name");
         w.str(c.name);
         w.key("success-response");

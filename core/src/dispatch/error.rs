@@ -4,7 +4,7 @@ use core::fmt;
 
 use crate::commands::CommandError;
 use crate::wire::envelope::EnvelopeError;
-use crate::wire::ParseError;
+use crate::wire::{json, ParseError};
 
 /// An error reply's `class`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,58 +51,14 @@ impl QgaError<'_> {
     }
 }
 
-/// Writes raw bytes of a name as text (invalid UTF-8 as U+FFFD).
-fn lossy(f: &mut fmt::Formatter<'_>, b: &[u8]) -> fmt::Result {
-    for c in b.utf8_chunks() {
-        f.write_str(c.valid())?;
-        if !c.invalid().is_empty() {
-            f.write_str("\u{FFFD}")?;
-        }
-    }
-    Ok(())
-}
-
-/// Writes raw JSON string content decoded (names are kept escaped in frames).
-fn unescaped(f: &mut fmt::Formatter<'_>, raw: &[u8]) -> fmt::Result {
-    let mut i = 0;
-    while i < raw.len() {
-        let (c, used) = crate::wire::json::decode_char(&raw[i..]);
-        fmt::Write::write_char(f, c)?;
-        i += used;
-    }
-    Ok(())
-}
-
 impl fmt::Display for QgaError<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            QgaError::Parse(e) => {
-                f.write_str(e.prefix())?;
-                if let Some(d) = e.detail() {
-                    // qemu prints the token as a C string: it ends at a NUL.
-                    lossy(f, d.split(|&b| b == 0).next().unwrap_or(&[]))?;
-                }
-                f.write_str(e.suffix())
-            }
-            QgaError::Envelope(e) => match e {
-                EnvelopeError::NotAnObject => f.write_str("QMP input must be a JSON object"),
-                EnvelopeError::DuplicateKey => f.write_str("JSON parse error, duplicate key"),
-                EnvelopeError::ExecuteNotString => {
-                    f.write_str("QMP input member 'execute' must be a string")
-                }
-                EnvelopeError::ArgumentsNotObject => {
-                    f.write_str("QMP input member 'arguments' must be an object")
-                }
-                EnvelopeError::Unexpected(name) => {
-                    f.write_str("QMP input member '")?;
-                    unescaped(f, name)?;
-                    f.write_str("' is unexpected")
-                }
-                EnvelopeError::LacksExecute => f.write_str("QMP input lacks member 'execute'"),
-            },
+            QgaError::Parse(e) => e.fmt(f),
+            QgaError::Envelope(e) => e.fmt(f),
             QgaError::NotFound(name) => {
                 f.write_str("The command ")?;
-                unescaped(f, name)?;
+                json::write_unescaped(f, name)?;
                 f.write_str(" has not been found")
             }
             QgaError::Disabled(name) => write!(
@@ -117,5 +73,25 @@ impl fmt::Display for QgaError<'_> {
 impl<'a> From<CommandError<'a>> for QgaError<'a> {
     fn from(e: CommandError<'a>) -> Self {
         QgaError::Command(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn texts_and_classes() {
+        let e = QgaError::NotFound(br"guest-\u00e9");
+        assert_eq!(e.to_string(), "The command guest-é has not been found");
+        assert_eq!(e.class().name(), "CommandNotFound");
+        let e = QgaError::Disabled("guest-ping");
+        assert_eq!(
+            e.to_string(),
+            "Command guest-ping has been disabled: the command is not allowed"
+        );
+        assert_eq!(e.class(), ErrorClass::CommandNotFound);
+        let e = QgaError::Envelope(EnvelopeError::LacksExecute);
+        assert_eq!(e.class().name(), "GenericError");
     }
 }

@@ -1,6 +1,6 @@
 //! The agent: framer events in, replies out.
 //!
-//! [`Agent`] owns the framer, the platform, the command filter and every
+//! [`Agent`] owns the framer, the platform, the session state and every
 //! buffer; it allocates nothing. Three ways to drive it:
 //!
 //! * [`Agent::feed`]: push bytes you already read; replies go to a writer.
@@ -11,21 +11,29 @@
 //! (`has been disabled`), platform support (`not currently supported`),
 //! arguments, handler; then `{"return": ..., "id": ...}` or
 //! `{"error": {...}, "id": ...}`. `"return"`/`"error"` always come first.
+//! Streamed arguments pass through the streaming stage ([`stream`]).
+//! Only `feed`, `poll` and `run` are generic over the channel; everything
+//! else writes to a `&mut dyn Sink`, so it is compiled once per platform.
 
 mod error;
+mod request;
 mod route;
+mod state;
+pub mod stream;
 
 pub use error::{ErrorClass, QgaError};
+pub use state::SessionState;
 
 use embedded_io::{Read, ReadReady, Write};
 
-use crate::commands::{sync::enabled, Arena, Args, Cx, Done, Filter, Payload};
 use crate::config::{DEFAULT_REQUEST_BUF, REPLY_BUF, SCRATCH};
 use crate::platform::{self, FsfreezeStatus, Platform};
 use crate::schema::{Command, CommandSet};
-use crate::wire::envelope::{self, Envelope};
-use crate::wire::reply::ReplyWriter;
-use crate::wire::{Event, Frame, Framer};
+use crate::wire::reply::Channel;
+use crate::wire::{Event, Framer};
+
+use request::Engine;
+use stream::Stage;
 
 /// Bytes read per call in [`Agent::poll`] and [`Agent::run`].
 const READ_CHUNK: usize = 256;
@@ -40,16 +48,11 @@ pub struct Agent<
     const S: usize = SCRATCH,
 > {
     framer: Framer<N>,
-    session: Session<P, R, S>,
-}
-
-/// Everything but the framer, so events borrowing the framer can be handled.
-struct Session<P: Platform, const R: usize, const S: usize> {
     platform: P,
-    filter: Filter,
-    stage: [u8; R],
+    state: SessionState,
+    stage: Stage,
+    reply: [u8; R],
     scratch: [u8; S],
-    payload: Payload,
 }
 
 impl<P: Platform, const N: usize, const R: usize, const S: usize> Agent<P, N, R, S> {
@@ -57,7 +60,10 @@ impl<P: Platform, const N: usize, const R: usize, const S: usize> Agent<P, N, R,
     /// filesystems, the agent starts frozen (protocol notes 4.3).
     pub fn new(platform: P) -> Self {
         let mut agent = Agent::new_thawed(platform);
-        agent.session.filter.frozen = agent.platform_frozen();
+        let frozen = agent.platform.fsfreeze().map(|f| f.status());
+        agent
+            .state
+            .set_frozen(frozen == Some(Ok(FsfreezeStatus::Frozen)));
         agent
     }
 
@@ -66,52 +72,44 @@ impl<P: Platform, const N: usize, const R: usize, const S: usize> Agent<P, N, R,
     pub const fn new_thawed(platform: P) -> Self {
         Agent {
             framer: Framer::new(),
-            session: Session {
-                platform,
-                filter: Filter::new(),
-                stage: [0; R],
-                scratch: [0; S],
-                payload: Payload::new(),
-            },
+            platform,
+            state: SessionState::new(),
+            stage: Stage::new(),
+            reply: [0; R],
+            scratch: [0; S],
         }
-    }
-
-    fn platform_frozen(&mut self) -> bool {
-        let p = &mut self.session.platform;
-        p.supports(Command::GuestFsfreezeStatus)
-            && p.fsfreeze_status() == Ok(FsfreezeStatus::Frozen)
     }
 
     /// The platform.
     pub fn platform(&self) -> &P {
-        &self.session.platform
+        &self.platform
     }
 
     /// The platform, mutably.
     pub fn platform_mut(&mut self) -> &mut P {
-        &mut self.session.platform
+        &mut self.platform
     }
 
     /// Sets qemu-ga's `--block-rpcs` and `--allow-rpcs` (`None`: no allow list).
     pub fn set_filters(&mut self, block: CommandSet, allow: Option<CommandSet>) {
-        self.session.filter.block = block;
-        self.session.filter.allow = allow;
+        self.state.set_filters(block, allow);
     }
 
     /// Whether filesystems are frozen (only frozen-safe commands run).
     pub fn is_frozen(&self) -> bool {
-        self.session.filter.frozen
+        self.state.is_frozen()
     }
 
     /// Whether `cmd` would run now (what `guest-info` reports as `enabled`).
-    pub fn is_enabled(&self, cmd: Command) -> bool {
-        enabled(cmd, &self.session.filter, &self.session.platform)
+    pub fn is_enabled(&mut self, cmd: Command) -> bool {
+        self.state.allows(cmd) && platform::supports(&mut self.platform, cmd)
     }
 
     /// Forgets any partial request. Call it when a new client connects, so
     /// no client inherits another's half-sent bytes (qemu-ga does not).
     pub fn reset_parser(&mut self) {
         self.framer.reset();
+        self.stage.finish(&mut self.platform);
     }
 
     /// Feeds received bytes and writes every reply they complete.
@@ -126,25 +124,30 @@ impl<P: Platform, const N: usize, const R: usize, const S: usize> Agent<P, N, R,
     /// assert_eq!(&out[..64 - left], b"{\"return\": 7}\n");
     /// ```
     pub fn feed<W: Write>(&mut self, mut input: &[u8], out: &mut W) -> Result<(), W::Error> {
-        loop {
-            let (used, event) = self.framer.feed(input);
-            input = &input[used..];
-            let s = &mut self.session;
-            match event {
-                None => return Ok(()),
-                Some(Event::Frame(frame)) => s.request(frame, out)?,
-                Some(Event::Error(e)) => s.error_reply(&QgaError::Parse(e), None, out)?,
-                Some(Event::StreamStart(key)) => {
-                    let allowed = enabled(Command::GuestFileWrite, &s.filter, &s.platform);
-                    s.payload
-                        .start(key, self.framer.partial(), allowed, &mut s.platform);
-                }
-                Some(Event::StreamData(text)) => {
-                    s.payload.data(text, &mut s.platform, &mut s.scratch)
-                }
-                Some(Event::StreamEnd) => s.payload.end(&mut s.platform, &mut s.scratch),
+        let mut channel = Channel::new(out);
+        let mut engine = Engine {
+            platform: &mut self.platform,
+            state: &mut self.state,
+            stage: &mut self.stage,
+            reply: &mut self.reply,
+            scratch: &mut self.scratch,
+            out: &mut channel,
+        };
+        while !input.is_empty() {
+            let fed = self.framer.feed(input);
+            input = fed.rest;
+            let Some(event) = fed.event else { break };
+            let frame = matches!(event, Event::Frame(_));
+            engine.event(event);
+            if frame {
+                // As `wipe` for what was read: no secret stays behind.
+                self.framer.wipe_frame();
+            }
+            if !engine.out.ok() {
+                break;
             }
         }
+        channel.take_error()
     }
 
     /// Non-blocking step: reads what `io` has ready, feeds it and writes the
@@ -155,7 +158,9 @@ impl<P: Platform, const N: usize, const R: usize, const S: usize> Agent<P, N, R,
         }
         let mut buf = [0u8; READ_CHUNK];
         let n = io.read(&mut buf)?;
-        self.feed(&buf[..n], io)?;
+        let fed = self.feed(&buf[..n], io);
+        wipe(&mut buf[..n]);
+        fed?;
         Ok(())
     }
 
@@ -167,125 +172,52 @@ impl<P: Platform, const N: usize, const R: usize, const S: usize> Agent<P, N, R,
             if n == 0 {
                 return Ok(());
             }
-            self.feed(&buf[..n], io)?;
+            let fed = self.feed(&buf[..n], io);
+            wipe(&mut buf[..n]);
+            fed?;
         }
     }
 }
 
-impl<P: Platform, const R: usize, const S: usize> Session<P, R, S> {
-    /// Answers one complete frame.
-    fn request<W: Write>(&mut self, frame: Frame<'_>, out: &mut W) -> Result<(), W::Error> {
-        let env = match envelope::parse(frame.json) {
-            Ok(env) => env,
-            Err(e) => {
-                let id = if e.carries_id() {
-                    envelope::id_of(frame.json)
-                } else {
-                    None
-                };
-                return self.error_reply(&QgaError::Envelope(e), id, out);
-            }
-        };
-        let cmd = match self.admit(&env) {
-            Ok(cmd) => cmd,
-            Err(e) => return self.error_reply(&e, env.id, out),
-        };
-        crate::fmt::debug!("request {=str}", cmd.name());
-        let mut arena = Arena::new(frame.arena);
-        match Args::new(env.arguments, &mut arena) {
-            Ok(mut args) => self.execute(cmd, &env, &mut args, frame.streamed, out),
-            Err(e) => self.error_reply(&QgaError::Command(e.into()), env.id, out),
-        }
-    }
-
-    /// Looks the command up and checks that it may run.
-    fn admit<'a>(&self, env: &Envelope<'a>) -> Result<Command, QgaError<'a>> {
-        let cmd = Command::from_name(env.execute).ok_or(QgaError::NotFound(env.execute))?;
-        if !self.filter.allows(cmd) {
-            return Err(QgaError::Disabled(cmd.name()));
-        }
-        if !cmd.info().builtin && !self.platform.supports(cmd) {
-            return Err(QgaError::Command(platform::Error::Unsupported.into()));
-        }
-        Ok(cmd)
-    }
-
-    /// Runs the handler inside the reply envelope.
-    fn execute<W: Write>(
-        &mut self,
-        cmd: Command,
-        env: &Envelope<'_>,
-        args: &mut Args<'_, '_>,
-        streamed: Option<crate::wire::StreamKey>,
-        out: &mut W,
-    ) -> Result<(), W::Error> {
-        let mut w = ReplyWriter::new(out, &mut self.stage);
-        if cmd == Command::GuestSyncDelimited {
-            w.sentinel();
-        }
-        w.open_object();
-        w.key("return");
-        let mut cx = Cx {
-            platform: &mut self.platform,
-            w,
-            scratch: &mut self.scratch,
-            payload: &mut self.payload,
-            streamed,
-            filter: &mut self.filter,
-        };
-        let outcome = route::route(cmd, &mut cx, args);
-        let mut w = cx.w;
-        match outcome {
-            Ok(Done::Reply) => {
-                append_id(&mut w, env.id);
-                w.finish()
-            }
-            Ok(Done::NoReply) => {
-                w.discard();
-                Ok(())
-            }
-            Err(e) if w.discard() => write_error(w, &QgaError::Command(e), env.id),
-            // Part of the reply is already out: end the line so the client
-            // sees a broken reply (never a silently short one) and resyncs.
-            Err(_) => w.finish(),
-        }
-    }
-
-    /// Writes a whole error reply.
-    fn error_reply<W: Write>(
-        &mut self,
-        e: &QgaError<'_>,
-        id: Option<&[u8]>,
-        out: &mut W,
-    ) -> Result<(), W::Error> {
-        crate::fmt::debug!("error reply");
-        write_error(ReplyWriter::new(out, &mut self.stage), e, id)
-    }
+/// Zeroes bytes read from the host once they are fed: a request's secret
+/// (a password) is not left behind in them.
+fn wipe(read: &mut [u8]) {
+    read.fill(0);
+    // The stores must happen even where the buffer is about to die.
+    core::hint::black_box(read);
 }
 
-/// `, "id": <id>}` or `}`.
-fn append_id<W: Write>(w: &mut ReplyWriter<'_, W>, id: Option<&[u8]>) {
-    if let Some(id) = id {
-        w.key("id");
-        w.copy_value(id);
-    }
-    w.close_object();
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::platform::mock::MockPlatform;
 
-/// `{"error": {"class": ..., "desc": ...}, "id": ...}\n`.
-fn write_error<W: Write>(
-    mut w: ReplyWriter<'_, W>,
-    e: &QgaError<'_>,
-    id: Option<&[u8]>,
-) -> Result<(), W::Error> {
-    w.open_object();
-    w.key("error");
-    w.open_object();
-    w.key("class");
-    w.str(e.class().name());
-    w.key("desc");
-    w.display(e);
-    w.close_object();
-    append_id(&mut w, id);
-    w.finish()
+    fn contains(hay: &[u8], needle: &[u8]) -> bool {
+        hay.windows(needle.len()).any(|w| w == needle)
+    }
+
+    #[test]
+    fn a_password_does_not_stay_in_the_request_buffer() {
+        // "hunter2-is-my-password", accepted and refused (bad user) alike.
+        let b64 = b"aHVudGVyMi1pcy1teS1wYXNzd29yZA==";
+        for (user, reply) in [
+            ("root", &b"{\"return\": {}}\n"[..]),
+            ("nobody", b"{\"error\": {\"class\": \"GenericError\", \"desc\": \"child process has failed to set user password: exit status 1\"}}\n"),
+        ] {
+            let mut agent: Agent<MockPlatform, 512> = Agent::new(MockPlatform::new());
+            let mut req = heapless::Vec::<u8, 256>::new();
+            req.extend_from_slice(br#"{"execute":"guest-set-user-password","arguments":{"username":""#).unwrap();
+            req.extend_from_slice(user.as_bytes()).unwrap();
+            req.extend_from_slice(br#"","password":""#).unwrap();
+            req.extend_from_slice(b64).unwrap();
+            req.extend_from_slice(br#"","crypted":false}}"#).unwrap();
+            let mut out = [0u8; 256];
+            let mut w = &mut out[..];
+            agent.feed(&req, &mut w).unwrap();
+            let left = w.len();
+            assert_eq!(&out[..256 - left], reply);
+            assert!(!contains(agent.framer.buffer(), b64), "{user}: base64 left");
+            assert!(!contains(agent.framer.buffer(), b"password"), "{user}: request left");
+        }
+    }
 }

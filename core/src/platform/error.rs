@@ -6,7 +6,8 @@ use crate::config::ERROR_MESSAGE_LEN;
 use crate::errno::strerror;
 
 /// The text of an error reply's `desc`, formatted without allocation.
-/// Longer texts are cut at [`ERROR_MESSAGE_LEN`] bytes (on a char boundary).
+/// Longer texts are cut to [`ERROR_MESSAGE_LEN`] bytes (on a char
+/// boundary) ending in `...`, so a cut text never passes for a whole one.
 pub type Message = heapless::String<ERROR_MESSAGE_LEN>;
 
 /// An error from a platform method; it becomes a `GenericError` reply.
@@ -40,7 +41,17 @@ impl Error {
     /// `Error::msg(format_args!("handle '{}' has not been found", h))`.
     pub fn msg(args: fmt::Arguments<'_>) -> Error {
         let mut m = Message::new();
-        let _ = TruncatingWriter(&mut m).write_fmt(args);
+        let mut w = TruncatingWriter {
+            text: &mut m,
+            cut: false,
+        };
+        let _ = w.write_fmt(args);
+        if w.cut {
+            while m.len() + CUT_MARK.len() > m.capacity() {
+                m.pop();
+            }
+            let _ = m.push_str(CUT_MARK);
+        }
         Error::Message(m)
     }
 
@@ -71,13 +82,21 @@ impl Error {
     }
 }
 
-/// Writes into a fixed string, dropping what does not fit instead of failing.
-struct TruncatingWriter<'a>(&'a mut Message);
+/// Ends a message that was cut.
+const CUT_MARK: &str = "...";
+
+/// Writes into a fixed string, dropping what does not fit instead of
+/// failing, and noting that it did.
+struct TruncatingWriter<'a> {
+    text: &'a mut Message,
+    cut: bool,
+}
 
 impl fmt::Write for TruncatingWriter<'_> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
         for c in s.chars() {
-            if self.0.push(c).is_err() {
+            if self.cut || self.text.push(c).is_err() {
+                self.cut = true;
                 break;
             }
         }
@@ -106,7 +125,13 @@ mod tests {
         let long = [b'a'; 1000];
         let s = core::str::from_utf8(&long).unwrap_or("");
         let e = Error::msg(format_args!("{s}"));
-        assert_eq!(e.text().len(), ERROR_MESSAGE_LEN);
+        let kept = "a".repeat(ERROR_MESSAGE_LEN - 3);
+        assert_eq!(e.text(), kept + "...");
+        // Cut on a char boundary; a text that just fits is whole.
+        let e = Error::msg(format_args!("{}\u{e9}b", "a".repeat(ERROR_MESSAGE_LEN - 2)));
+        assert_eq!(e.text(), "a".repeat(ERROR_MESSAGE_LEN - 3) + "...");
+        let fits = "a".repeat(ERROR_MESSAGE_LEN);
+        assert_eq!(Error::msg(format_args!("{fits}")).text(), fits);
     }
 
     #[test]

@@ -151,7 +151,12 @@ impl<const FILES: usize, const SIZE: usize, const HANDLES: usize> MemFs<FILES, S
 
     /// `guest-file-flush`: nothing to do in RAM, but the handle must exist.
     pub fn flush(&mut self, handle: i64) -> Result<()> {
-        self.handle(handle).map(|_| ())
+        self.check(handle)
+    }
+
+    /// Whether `handle` is open (qemu-ga's "not found" error otherwise).
+    pub fn check(&self, handle: i64) -> Result<()> {
+        self.slot(handle).map(|_| ())
     }
 
     /// The contents of `path`, if it exists.
@@ -231,7 +236,9 @@ mod tests {
         assert_eq!(fs.read(h, &mut buf), Ok(5));
         assert_eq!(&buf[..5], b"hello");
         assert_eq!(fs.read(h, &mut buf), Ok(0));
+        assert_eq!(fs.check(h), Ok(()));
         assert_eq!(fs.close(h), Ok(()));
+        assert!(fs.check(h).is_err());
         assert_eq!(fs.contents("/a"), Some(&b"hello"[..]));
     }
 

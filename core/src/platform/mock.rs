@@ -25,10 +25,19 @@ pub struct MockPlatform {
     pub shutdown: Option<ShutdownMode>,
     /// Whether filesystems are frozen.
     pub frozen: bool,
+    /// `guest-fsfreeze-thaw` fails and leaves the filesystems frozen.
+    pub thaw_fails: bool,
+    /// File reads fail (EIO) once this many more bytes were read; a read
+    /// call returns at most what is left before that.
+    pub read_fails_after: Option<usize>,
     /// Online state of the two vCPUs.
     pub vcpus: [bool; 2],
     spool: [u8; SPOOL],
     spool_len: usize,
+    /// How often the core released the spool (a request that used it ended).
+    pub spool_releases: u32,
+    /// Keys added with `guest-ssh-add-authorized-keys`, NUL-separated.
+    pub ssh_keys: heapless::String<256>,
     /// The one process: (pid, stdin length, captured).
     process: Option<(i64, usize, CaptureOutput)>,
     next_pid: i64,
@@ -49,9 +58,13 @@ impl MockPlatform {
             time: 1_700_000_000_000_000_000,
             shutdown: None,
             frozen: false,
+            thaw_fails: false,
+            read_fails_after: None,
             vcpus: [true, true],
             spool: [0; SPOOL],
             spool_len: 0,
+            spool_releases: 0,
+            ssh_keys: heapless::String::new(),
             process: None,
             next_pid: 100,
         }
@@ -63,14 +76,14 @@ impl MockPlatform {
 }
 
 impl Platform for MockPlatform {
-    fn supports(&self, _cmd: Command) -> bool {
-        true
-    }
-
     fn version(&self) -> &str {
         "mock-1.0"
     }
 
+    crate::offer!(all);
+}
+
+impl Clock for MockPlatform {
     fn get_time(&mut self) -> Result<i64> {
         Ok(self.time)
     }
@@ -81,7 +94,9 @@ impl Platform for MockPlatform {
         }
         Ok(())
     }
+}
 
+impl Power for MockPlatform {
     fn shutdown(&mut self, mode: ShutdownMode) -> Result<()> {
         self.shutdown = Some(mode);
         Ok(())
@@ -92,30 +107,44 @@ impl Platform for MockPlatform {
             "the requested suspend mode is not supported by the guest"
         )))
     }
+}
 
-    fn file_open(&mut self, path: &str, mode: OpenMode) -> Result<i64> {
+impl Files for MockPlatform {
+    fn open(&mut self, path: &str, mode: OpenMode) -> Result<i64> {
         if path == "/dev/zero" {
             return Ok(ZERO_HANDLE);
         }
         self.fs.open(path, mode)
     }
 
-    fn file_close(&mut self, handle: i64) -> Result<()> {
+    fn close(&mut self, handle: i64) -> Result<()> {
         if handle == ZERO_HANDLE {
             return Ok(());
         }
         self.fs.close(handle)
     }
 
-    fn file_read(&mut self, handle: i64, buf: &mut [u8]) -> Result<usize> {
+    fn read(&mut self, handle: i64, buf: &mut [u8]) -> Result<usize> {
         if handle == ZERO_HANDLE {
             buf.fill(0);
             return Ok(buf.len());
         }
-        self.fs.read(handle, buf)
+        let Some(left) = self.read_fails_after else {
+            return self.fs.read(handle, buf);
+        };
+        if left == 0 {
+            return Err(Error::errno(
+                crate::errno::EIO,
+                format_args!("failed to read file"),
+            ));
+        }
+        let len = buf.len().min(left);
+        let n = self.fs.read(handle, &mut buf[..len])?;
+        self.read_fails_after = Some(left - n);
+        Ok(n)
     }
 
-    fn file_write(&mut self, handle: i64, data: &[u8]) -> Result<usize> {
+    fn write(&mut self, handle: i64, data: &[u8]) -> Result<usize> {
         if handle == ZERO_HANDLE {
             self.sunk += data.len() as u64;
             return Ok(data.len());
@@ -123,26 +152,35 @@ impl Platform for MockPlatform {
         self.fs.write(handle, data)
     }
 
-    fn file_seek(&mut self, handle: i64, offset: i64, whence: Whence) -> Result<i64> {
+    fn seek(&mut self, handle: i64, offset: i64, whence: Whence) -> Result<i64> {
         if handle == ZERO_HANDLE {
             return Ok(0);
         }
         self.fs.seek(handle, offset, whence)
     }
 
-    fn file_flush(&mut self, handle: i64) -> Result<()> {
+    fn flush(&mut self, handle: i64) -> Result<()> {
         if handle == ZERO_HANDLE {
             return Ok(());
         }
         self.fs.flush(handle)
     }
 
-    fn spool_reset(&mut self) -> Result<()> {
+    fn check(&mut self, handle: i64) -> Result<()> {
+        if handle == ZERO_HANDLE {
+            return Ok(());
+        }
+        self.fs.check(handle)
+    }
+}
+
+impl Spool for MockPlatform {
+    fn reset(&mut self) -> Result<()> {
         self.spool_len = 0;
         Ok(())
     }
 
-    fn spool_write(&mut self, data: &[u8]) -> Result<()> {
+    fn write(&mut self, data: &[u8]) -> Result<()> {
         let end = self.spool_len + data.len();
         let Some(dst) = self.spool.get_mut(self.spool_len..end) else {
             return Err(Error::errno(
@@ -155,13 +193,19 @@ impl Platform for MockPlatform {
         Ok(())
     }
 
-    fn spool_read(&mut self, offset: u64, buf: &mut [u8]) -> Result<usize> {
+    fn release(&mut self) {
+        self.spool_releases += 1;
+    }
+
+    fn read(&mut self, offset: u64, buf: &mut [u8]) -> Result<usize> {
         let data = self.spooled().get(offset as usize..).unwrap_or(&[]);
         let n = data.len().min(buf.len());
         buf[..n].copy_from_slice(&data[..n]);
         Ok(n)
     }
+}
 
+impl Processes for MockPlatform {
     fn exec(&mut self, req: &ExecRequest<'_>) -> Result<i64> {
         if req.path.is_empty() || req.path.starts_with("/nonexistent") {
             return Err(Error::errno(
@@ -180,7 +224,7 @@ impl Platform for MockPlatform {
         Ok(pid)
     }
 
-    fn exec_status(&mut self, pid: i64) -> Result<ExecStatus> {
+    fn status(&mut self, pid: i64) -> Result<ExecStatus> {
         let Some((p, stdin, capture)) = self.process.filter(|p| p.0 == pid) else {
             return Err(Error::msg(format_args!("PID {pid} does not exist")));
         };
@@ -208,7 +252,7 @@ impl Platform for MockPlatform {
         })
     }
 
-    fn exec_output(
+    fn output(
         &mut self,
         _pid: i64,
         stream: OutputStream,
@@ -216,17 +260,19 @@ impl Platform for MockPlatform {
         buf: &mut [u8],
     ) -> Result<usize> {
         match stream {
-            OutputStream::Stdout => self.spool_read(offset, buf),
+            OutputStream::Stdout => Spool::read(self, offset, buf),
             OutputStream::Stderr => Ok(0),
         }
     }
 
-    fn exec_release(&mut self, pid: i64) {
+    fn release(&mut self, pid: i64) {
         if self.process.is_some_and(|p| p.0 == pid) {
             self.process = None;
         }
     }
+}
 
+impl SystemInfo for MockPlatform {
     fn host_name(&mut self, out: &mut dyn FnMut(&HostName<'_>) -> Result<()>) -> Result<()> {
         out(&HostName {
             host_name: "mock-guest",
@@ -248,8 +294,10 @@ impl Platform for MockPlatform {
             ..OsInfo::default()
         })
     }
+}
 
-    fn users(&mut self, out: &mut dyn FnMut(&User<'_>) -> Result<()>) -> Result<()> {
+impl Users for MockPlatform {
+    fn list(&mut self, out: &mut dyn FnMut(&User<'_>) -> Result<()>) -> Result<()> {
         out(&User {
             user: "root",
             domain: None,
@@ -257,12 +305,7 @@ impl Platform for MockPlatform {
         })
     }
 
-    fn set_user_password(
-        &mut self,
-        username: &str,
-        _password: &[u8],
-        _crypted: bool,
-    ) -> Result<()> {
+    fn set_password(&mut self, username: &str, _password: &[u8], _crypted: bool) -> Result<()> {
         if username == "root" {
             return Ok(());
         }
@@ -270,77 +313,55 @@ impl Platform for MockPlatform {
             "child process has failed to set user password: exit status 1"
         )))
     }
+}
 
-    fn vcpus(&mut self, out: &mut dyn FnMut(&LogicalProcessor) -> Result<()>) -> Result<()> {
-        for (i, &online) in self.vcpus.iter().enumerate() {
-            out(&LogicalProcessor {
-                logical_id: i as i64,
-                online,
-                can_offline: Some(i > 0),
-            })?;
-        }
-        Ok(())
-    }
-
-    fn set_vcpu(&mut self, logical_id: i64, online: bool) -> Result<()> {
-        match logical_id {
-            1 => {
-                self.vcpus[1] = online;
-                Ok(())
-            }
-            0 if online => Ok(()),
-            n => Err(Error::msg(format_args!(
-                "logical processor #{n} can't be offlined"
-            ))),
-        }
-    }
-
-    fn memory_blocks(&mut self, out: &mut dyn FnMut(&MemoryBlock) -> Result<()>) -> Result<()> {
-        out(&MemoryBlock {
-            phys_index: 0,
-            online: true,
-            can_offline: Some(false),
-        })?;
-        out(&MemoryBlock {
-            phys_index: 1,
-            online: true,
-            can_offline: Some(true),
-        })
-    }
-
-    fn set_memory_block(&mut self, phys_index: u64, _online: bool) -> Result<MemoryBlockResponse> {
-        Ok(if phys_index < 2 {
-            MemoryBlockResponse::Success
+impl Fsfreeze for MockPlatform {
+    fn status(&mut self) -> Result<FsfreezeStatus> {
+        Ok(if self.frozen {
+            FsfreezeStatus::Frozen
         } else {
-            MemoryBlockResponse::NotFound
+            FsfreezeStatus::Thawed
         })
     }
 
-    fn memory_block_size(&mut self) -> Result<u64> {
-        Ok(128 << 20)
+    fn freeze(&mut self, mountpoints: Option<StrList<'_>>) -> Result<i64> {
+        let n = mountpoints.map_or(1, |m| m.iter().filter(|p| *p == "/").count() as i64);
+        self.frozen = n > 0;
+        Ok(n)
     }
 
-    fn network_interfaces(
+    fn thaw(&mut self) -> Result<i64> {
+        if self.thaw_fails {
+            return Err(Error::msg(format_args!("failed to thaw /: Device busy")));
+        }
+        let n = self.frozen as i64;
+        self.frozen = false;
+        Ok(n)
+    }
+
+    fn fstrim(
         &mut self,
-        out: &mut dyn FnMut(&NetworkInterface<'_>) -> Result<()>,
+        minimum: Option<i64>,
+        out: &mut dyn FnMut(&TrimResult<'_>) -> Result<()>,
     ) -> Result<()> {
-        let addrs = [
-            IpAddress {
-                ip_address: "127.0.0.1",
-                ipv6: false,
-                prefix: 8,
-            },
-            IpAddress {
-                ip_address: "::1",
-                ipv6: true,
-                prefix: 128,
-            },
-        ];
-        out(&NetworkInterface {
-            name: "lo",
-            hardware_address: Some("00:00:00:00:00:00"),
-            ip_addresses: Some(&addrs),
-            statistics: Some(InterfaceStats::default()),
+        out(&TrimResult {
+            path: "/",
+            trimmed: Some(0),
+            minimum: Some(minimum.unwrap_or(0)),
+            error: None,
+        })
+    }
+}
+
+impl Filesystems for MockPlatform {
+    fn disks(&mut self, out: &mut dyn FnMut(&DiskInfo<'_>) -> Result<()>) -> Result<()> {
+        out(&DiskInfo {
+            name: "/dev/vda",
+            partition: false,
+            dependencies: Some(&[]),
+            address: None,
+            alias: None,
+            smart: None,
         })
     }
 
@@ -370,37 +391,122 @@ impl Platform for MockPlatform {
             disk: &disk,
         })
     }
+}
 
-    fn fsfreeze_status(&mut self) -> Result<FsfreezeStatus> {
-        Ok(if self.frozen {
-            FsfreezeStatus::Frozen
-        } else {
-            FsfreezeStatus::Thawed
+impl Network for MockPlatform {
+    fn routes(&mut self, out: &mut dyn FnMut(&NetworkRoute<'_>) -> Result<()>) -> Result<()> {
+        out(&NetworkRoute {
+            iface: "lo",
+            destination: "127.0.0.0",
+            metric: 0,
+            version: 4,
+            mask: Some("255.0.0.0"),
+            ..NetworkRoute::default()
+        })?;
+        out(&NetworkRoute {
+            iface: "eth0",
+            destination: "fe80::",
+            metric: 256,
+            version: 6,
+            source: Some("::"),
+            nexthop: Some("::"),
+            desprefixlen: Some("64"),
+            srcprefixlen: Some("0"),
+            refcnt: Some(-1),
+            use_: Some(3),
+            flags: Some(2_149_580_801),
+            ..NetworkRoute::default()
         })
     }
 
-    fn fsfreeze_freeze(&mut self, mountpoints: Option<StrList<'_>>) -> Result<i64> {
-        let n = mountpoints.map_or(1, |m| m.iter().filter(|p| *p == "/").count() as i64);
-        self.frozen = n > 0;
-        Ok(n)
-    }
-
-    fn fsfreeze_thaw(&mut self) -> Result<i64> {
-        let n = self.frozen as i64;
-        self.frozen = false;
-        Ok(n)
-    }
-
-    fn fstrim(
+    fn interfaces(
         &mut self,
-        minimum: Option<i64>,
-        out: &mut dyn FnMut(&TrimResult<'_>) -> Result<()>,
+        out: &mut dyn FnMut(&NetworkInterface<'_>) -> Result<()>,
     ) -> Result<()> {
-        out(&TrimResult {
-            path: "/",
-            trimmed: Some(0),
-            minimum: Some(minimum.unwrap_or(0)),
-            error: None,
+        let addrs = [
+            IpAddress {
+                ip_address: "127.0.0.1",
+                ipv6: false,
+                prefix: 8,
+            },
+            IpAddress {
+                ip_address: "::1",
+                ipv6: true,
+                prefix: 128,
+            },
+        ];
+        out(&NetworkInterface {
+            name: "lo",
+            hardware_address: Some("00:00:00:00:00:00"),
+            ip_addresses: Some(&addrs),
+            statistics: Some(InterfaceStats::default()),
+        })
+    }
+}
+
+impl Vcpus for MockPlatform {
+    fn list(&mut self, out: &mut dyn FnMut(&LogicalProcessor) -> Result<()>) -> Result<()> {
+        for (i, &online) in self.vcpus.iter().enumerate() {
+            out(&LogicalProcessor {
+                logical_id: i as i64,
+                online,
+                can_offline: Some(i > 0),
+            })?;
+        }
+        Ok(())
+    }
+
+    fn set(&mut self, logical_id: i64, online: bool) -> Result<()> {
+        match logical_id {
+            1 => {
+                self.vcpus[1] = online;
+                Ok(())
+            }
+            0 if online => Ok(()),
+            n => Err(Error::msg(format_args!(
+                "logical processor #{n} can't be offlined"
+            ))),
+        }
+    }
+}
+
+impl MemoryBlocks for MockPlatform {
+    fn list(&mut self, out: &mut dyn FnMut(&MemoryBlock) -> Result<()>) -> Result<()> {
+        out(&MemoryBlock {
+            phys_index: 0,
+            online: true,
+            can_offline: Some(false),
+        })?;
+        out(&MemoryBlock {
+            phys_index: 1,
+            online: true,
+            can_offline: Some(true),
+        })
+    }
+
+    fn set(&mut self, phys_index: u64, _online: bool) -> Result<MemoryBlockResponse> {
+        Ok(if phys_index < 2 {
+            MemoryBlockResponse::Success
+        } else {
+            MemoryBlockResponse::NotFound
+        })
+    }
+
+    fn block_size(&mut self) -> Result<u64> {
+        Ok(128 << 20)
+    }
+}
+
+impl Stats for MockPlatform {
+    fn disk_stats(&mut self, out: &mut dyn FnMut(&DiskStatsInfo<'_>) -> Result<()>) -> Result<()> {
+        out(&DiskStatsInfo {
+            name: "vda",
+            major: 253,
+            minor: 0,
+            stats: DiskStats {
+                read_ios: Some(7),
+                ..DiskStats::default()
+            },
         })
     }
 
@@ -423,8 +529,10 @@ impl Platform for MockPlatform {
             ..CpuStats::default()
         })
     }
+}
 
-    fn ssh_authorized_keys(
+impl Ssh for MockPlatform {
+    fn authorized_keys(
         &mut self,
         username: &str,
         out: &mut dyn FnMut(&str) -> Result<()>,
@@ -437,12 +545,26 @@ impl Platform for MockPlatform {
         out("ssh-ed25519 AAAA root@mock")
     }
 
-    fn ssh_add_authorized_keys(
-        &mut self,
-        _username: &str,
-        _keys: StrList<'_>,
-        _reset: bool,
-    ) -> Result<()> {
+    fn add(&mut self, _username: &str, keys: StrList<'_>, reset: bool) -> Result<()> {
+        if reset {
+            self.ssh_keys.clear();
+        }
+        for k in keys.iter() {
+            let _ = self.ssh_keys.push_str(k);
+            let _ = self.ssh_keys.push('\0');
+        }
+        Ok(())
+    }
+
+    fn remove(&mut self, _username: &str, keys: StrList<'_>) -> Result<()> {
+        let mut kept = heapless::String::<256>::new();
+        for k in self.ssh_keys.split_terminator('\0') {
+            if !keys.iter().any(|r| r == k) {
+                let _ = kept.push_str(k);
+                let _ = kept.push('\0');
+            }
+        }
+        self.ssh_keys = kept;
         Ok(())
     }
 }

@@ -267,7 +267,7 @@ pub struct MemoryBlock {
 pub enum MemoryBlockResponse {
     /// `"success"`.
     Success,
-    /// `"not-found"`.
+    /// `"not-found"` (with `error-code` ENOENT, as qemu-ga sends it).
     NotFound,
     /// `"operation-not-supported"`.
     OperationNotSupported,
@@ -409,6 +409,31 @@ pub struct DiskInfo<'a> {
     pub address: Option<DiskAddress<'a>>,
     /// `alias` (device-mapper name).
     pub alias: Option<&'a str>,
+    /// `smart` (`"type": "nvme"`), for NVMe disks whose SMART log was read.
+    pub smart: Option<NvmeSmart>,
+}
+
+/// `GuestNVMeSmart`: the NVMe SMART / Health Information log (log page
+/// 02h). Each 128-bit counter goes on the wire as a `-lo` / `-hi` pair.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[allow(missing_docs)] // members named as in the schema
+pub struct NvmeSmart {
+    pub critical_warning: i64,
+    /// Composite temperature in kelvins.
+    pub temperature: i64,
+    pub available_spare: i64,
+    pub available_spare_threshold: i64,
+    pub percentage_used: i64,
+    pub data_units_read: u128,
+    pub data_units_written: u128,
+    pub host_read_commands: u128,
+    pub host_write_commands: u128,
+    pub controller_busy_time: u128,
+    pub power_cycles: u128,
+    pub power_on_hours: u128,
+    pub unsafe_shutdowns: u128,
+    pub media_errors: u128,
+    pub number_of_error_log_entries: u128,
 }
 
 /// `GuestDiskStats`: `/proc/diskstats` counters, each optional.

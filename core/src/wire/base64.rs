@@ -78,7 +78,10 @@ impl Decoder {
         self.invalid
     }
 
-    /// Decodes `text`, calling `out` with pieces of at most 768 bytes.
+    /// Decodes `text`, calling `out` with pieces of at most 768 bytes. A
+    /// character outside the alphabet ends the output: the bytes of the
+    /// quads before it are handed on, nothing after it (in this call or a
+    /// later one).
     pub fn feed<E>(
         &mut self,
         text: &[u8],
@@ -87,7 +90,7 @@ impl Decoder {
         let mut buf = [0u8; PIECE];
         let mut len = 0;
         let mut i = 0;
-        while i < text.len() {
+        while i < text.len() && !self.invalid {
             if self.n == 0 {
                 let (used, made) = whole_quads(&text[i..], &mut buf[len..]);
                 i += used;
@@ -118,7 +121,7 @@ impl Decoder {
             invalid: self.invalid,
             ..Decoder::new()
         };
-        if n > 0 {
+        if n > 0 && !self.invalid {
             out(&b[..n])?;
         }
         Ok(())
@@ -191,6 +194,83 @@ mod tests {
         assert_eq!(decode(&[b"aGVs\nbG8=\n"]), (b"hello".to_vec(), false));
         assert_eq!(decode(&[b"aGU="]), (b"he".to_vec(), false));
         assert_eq!(decode(&[b""]), (Vec::new(), false));
+    }
+
+    #[test]
+    fn newlines_inside_a_quad_leave_the_fast_path() {
+        assert_eq!(decode(&[b"AAAA\n\nAAAA"]), (vec![0; 6], false));
+        assert_eq!(decode(&[b"AAAA\n=AA"]), (vec![0; 4], false));
+    }
+
+    #[test]
+    fn a_quad_with_two_non_data_characters_leaves_the_fast_path() {
+        // Two invalid characters, or padding then a newline, at the end of
+        // a quad: the slow path rejects the first and pads the second.
+        assert!(decode(&[b"AAAAAB!!"]).1);
+        assert_eq!(decode(&[b"AAAAAB=\n"]), (vec![0; 4], false));
+        assert!(decode(&[b"AAAA!!AB"]).1);
+        // The same bad character at any two places of a quad.
+        for (i, j) in [(0, 1), (0, 2), (0, 3), (1, 2), (1, 3), (2, 3)] {
+            let mut q = *b"QUJD";
+            (q[i], q[j]) = (b'!', b'!');
+            assert!(decode(&[&q]).1, "{q:?}");
+        }
+    }
+
+    /// The sizes of the pieces `feed` hands on for `text`.
+    fn piece_sizes(text: &[u8]) -> Vec<usize> {
+        let mut sizes = Vec::new();
+        let _ = Decoder::new().feed(text, &mut |b: &[u8]| -> Result<(), ()> {
+            sizes.push(b.len());
+            Ok(())
+        });
+        sizes
+    }
+
+    /// `lines` lines of `len` data characters, each ending in LF.
+    fn lines(lines: usize, len: usize) -> Vec<u8> {
+        let mut line = vec![b'A'; len];
+        line.push(b'\n');
+        line.repeat(lines)
+    }
+
+    #[test]
+    fn lines_of_base64_are_handed_on_in_whole_pieces() {
+        // MIME-style lines (76 characters and a newline) take the slow path
+        // at every line end; the caller still gets PIECE bytes at a time.
+        assert_eq!(
+            piece_sizes(&lines(30, 76)),
+            [PIECE, PIECE, 30 * 57 - 2 * PIECE]
+        );
+        // 68-character lines: a line ends just 3 bytes short of a piece.
+        assert_eq!(piece_sizes(&lines(30, 68)), [PIECE, 30 * 51 - PIECE]);
+        // Exactly one piece of text: one call, no empty one after it.
+        assert_eq!(piece_sizes(&[b'A'; PIECE / 3 * 4]), [PIECE]);
+        // Whole quads: `finish` has nothing to hand on.
+        let mut d = Decoder::new();
+        let mut calls = 0;
+        let mut count = |_: &[u8]| -> Result<(), ()> {
+            calls += 1;
+            Ok(())
+        };
+        let _ = d.feed(b"QUJD", &mut count);
+        let _ = d.finish(&mut count);
+        assert_eq!(calls, 1);
+    }
+
+    #[test]
+    fn padding_ends_its_quad() {
+        // A padded quad is complete at its last `=`: what follows starts a
+        // new quad (as when base64 pieces are joined).
+        assert_eq!(decode(&[b"AA==AAAA"]), (vec![0; 4], false));
+        assert_eq!(decode(&[b"AAA=", b"QUJD"]), (b"\0\0ABC".to_vec(), false));
+    }
+
+    #[test]
+    fn nothing_after_an_invalid_character_is_handed_on() {
+        assert_eq!(decode(&[b"QUJD!RUZH"]), (b"ABC".to_vec(), true));
+        assert_eq!(decode(&[b"QUJDRU!ZH", b"QUJD"]), (b"ABC".to_vec(), true));
+        assert_eq!(decode(&[b"QU!"]), (Vec::new(), true));
     }
 
     #[test]

@@ -3,7 +3,13 @@
 //! Splits a stored frame into raw spans without decoding the arguments.
 //! `id` is kept raw and echoed by the reply writer.
 
+use core::fmt;
+
+use super::error::ParseErrorKind;
 use super::json::{self, Kind};
+
+/// The envelope member that holds a command's arguments.
+pub const ARGUMENTS: &str = "arguments";
 
 /// A request's three members, as raw spans of the frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,6 +47,27 @@ impl EnvelopeError<'_> {
             self,
             EnvelopeError::NotAnObject | EnvelopeError::DuplicateKey
         )
+    }
+}
+
+impl fmt::Display for EnvelopeError<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EnvelopeError::NotAnObject => f.write_str("QMP input must be a JSON object"),
+            EnvelopeError::DuplicateKey => f.write_str(ParseErrorKind::DuplicateKey.text()),
+            EnvelopeError::ExecuteNotString => {
+                f.write_str("QMP input member 'execute' must be a string")
+            }
+            EnvelopeError::ArgumentsNotObject => {
+                f.write_str("QMP input member 'arguments' must be an object")
+            }
+            EnvelopeError::Unexpected(name) => {
+                f.write_str("QMP input member '")?;
+                json::write_unescaped(f, name)?;
+                f.write_str("' is unexpected")
+            }
+            EnvelopeError::LacksExecute => f.write_str("QMP input lacks member 'execute'"),
+        }
     }
 }
 
@@ -95,34 +122,41 @@ pub fn has_duplicate_key(obj: &[u8]) -> bool {
         .any(|(i, (k, _))| json::members(obj).take(i).any(|(k2, _)| k2 == k))
 }
 
-/// Scans a request prefix (a frame cut before a streamed string) for a
-/// top-level member, e.g. `execute`, and for `arguments.<name>`.
-pub fn prefix_member<'a>(prefix: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
-    json::members(prefix)
-        .find(|(k, v)| *k == name && !v.is_empty())
-        .map(|(_, v)| v)
+/// The members of a request read before its streamed string (a frame cut
+/// inside `arguments`, ending in `"<key>":`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Prefix<'a> {
+    /// `execute`'s raw name, if it came first.
+    pub execute: Option<&'a [u8]>,
+    /// The `arguments` object so far, cut after the streamed key.
+    pub arguments: &'a [u8],
+    /// Nothing before the stream breaks the envelope rules.
+    pub clean: bool,
 }
 
-/// The `arguments` object's members before the streamed string.
-pub fn prefix_argument<'a>(prefix: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
-    let args_at = find_arguments(prefix)?;
-    let args = prefix.get(args_at..)?;
-    // The argument members end at the streamed key, whose value is missing.
-    json::members(args)
-        .find(|(k, v)| *k == name && !v.is_empty())
-        .map(|(_, v)| v)
-}
-
-fn find_arguments(prefix: &[u8]) -> Option<usize> {
-    let mut at = 1;
-    for (key, value) in json::members(prefix) {
-        let key_len = key.len() + 3; // quotes and ':'
-        if key == b"arguments" {
-            return Some(at + key_len);
+impl<'a> Prefix<'a> {
+    /// Splits `prefix`; `arguments` is the last member, still open.
+    pub fn parse(prefix: &'a [u8]) -> Prefix<'a> {
+        let mut p = Prefix {
+            execute: None,
+            arguments: b"",
+            clean: !has_duplicate_key(prefix),
+        };
+        for (key, value) in json::members(prefix) {
+            match (key, json::kind(value)) {
+                (b"execute", Kind::String) => p.execute = value.get(1..value.len() - 1),
+                (b"arguments", Kind::Object) => p.arguments = value,
+                (b"id", _) => {}
+                _ => p.clean = false,
+            }
         }
-        at += key_len + value.len() + 1;
+        p
     }
-    None
+
+    /// The complete members of `arguments` before the streamed one.
+    pub fn members(&self) -> impl Iterator<Item = (&'a [u8], &'a [u8])> {
+        json::members(self.arguments).filter(|(_, v)| !v.is_empty())
+    }
 }
 
 #[cfg(test)]
@@ -166,15 +200,31 @@ mod tests {
     }
 
     #[test]
-    fn prefix_scan_finds_execute_and_handle() {
-        let p = br#"{"execute":"guest-file-write","arguments":{"handle":1000,"buf-b64":"#;
-        assert_eq!(
-            prefix_member(p, b"execute"),
-            Some(&br#""guest-file-write""#[..])
+    fn prefix_gives_execute_and_the_members_before_the_stream() {
+        let p = Prefix::parse(
+            br#"{"execute":"guest-file-write","id":2,"arguments":{"handle":1000,"buf-b64":"#,
         );
-        assert_eq!(prefix_argument(p, b"handle"), Some(&b"1000"[..]));
-        assert_eq!(prefix_argument(p, b"count"), None);
-        let p = br#"{"arguments":{"buf-b64":"#;
-        assert_eq!(prefix_member(p, b"execute"), None);
+        assert_eq!(p.execute, Some(&b"guest-file-write"[..]));
+        assert!(p.clean);
+        let m: Vec<_> = p.members().collect();
+        assert_eq!(m, [(&b"handle"[..], &b"1000"[..])]);
+        let p = Prefix::parse(br#"{"arguments":{"buf-b64":"#);
+        assert_eq!((p.execute, p.clean, p.members().count()), (None, true, 0));
+        let p = Prefix::parse(br#"{"execute":1,"arguments":{"k":"#);
+        assert!(!p.clean);
+        let p = Prefix::parse(br#"{"x":1,"arguments":{"k":"#);
+        assert!(!p.clean);
+    }
+
+    #[test]
+    fn texts_are_qemus() {
+        assert_eq!(
+            EnvelopeError::Unexpected(br"a\u00e9").to_string(),
+            "QMP input member 'aé' is unexpected"
+        );
+        assert_eq!(
+            EnvelopeError::DuplicateKey.to_string(),
+            "JSON parse error, duplicate key"
+        );
     }
 }

@@ -49,14 +49,39 @@ pub fn value_len(src: &[u8]) -> usize {
 
 fn string_len(src: &[u8]) -> usize {
     let mut i = 1;
-    while let Some(&b) = src.get(i) {
-        match b {
-            b'\\' => i += 2,
-            b'"' => return i + 1,
-            _ => i += 1,
+    loop {
+        i += plain_run(src.get(i..).unwrap_or_default());
+        match src.get(i) {
+            Some(b'\\') => i += 2,
+            Some(_) => return i + 1,
+            None => return src.len(),
         }
     }
-    src.len()
+}
+
+/// How many bytes at the start of `s` are neither `"` nor `\\`: eight at
+/// a time while a word holds neither (base64 payloads are long plain runs,
+/// and each is measured more than once on its way through the envelope).
+fn plain_run(s: &[u8]) -> usize {
+    const ONES: u64 = u64::from_ne_bytes([1; 8]);
+    const HIGH: u64 = ONES << 7;
+    let has_byte = |w: u64, b: u8| {
+        let x = w ^ (ONES * b as u64);
+        x.wrapping_sub(ONES) & !x & HIGH != 0
+    };
+    let mut n = 0;
+    for w in s.chunks_exact(8) {
+        let w = u64::from_ne_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
+        if has_byte(w, b'"') || has_byte(w, b'\\') {
+            break;
+        }
+        n += 8;
+    }
+    let rest = &s[n..];
+    n + rest
+        .iter()
+        .position(|&c| c == b'"' || c == b'\\')
+        .unwrap_or(rest.len())
 }
 
 fn container_len(src: &[u8]) -> usize {
@@ -168,6 +193,18 @@ pub fn decode_char(raw: &[u8]) -> (char, usize) {
     }
 }
 
+/// Writes raw JSON string content decoded (keys and names are kept escaped
+/// in frames).
+pub fn write_unescaped(f: &mut dyn core::fmt::Write, raw: &[u8]) -> core::fmt::Result {
+    let mut i = 0;
+    while i < raw.len() {
+        let (c, used) = decode_char(&raw[i..]);
+        f.write_char(c)?;
+        i += used;
+    }
+    Ok(())
+}
+
 fn simple_unescape(e: u8) -> char {
     match e {
         b'b' => '\u{8}',
@@ -226,18 +263,6 @@ pub fn escape_str<E>(s: &str, out: &mut impl FnMut(&[u8]) -> Result<(), E>) -> R
         plain_from = i + c.len_utf8();
     }
     out(&bytes[plain_from..])
-}
-
-/// Like [`escape_str`] for raw bytes: each invalid UTF-8 sequence becomes
-/// `\uFFFD` (as qemu prints the stray 0xFE byte).
-pub fn escape_bytes<E>(b: &[u8], out: &mut impl FnMut(&[u8]) -> Result<(), E>) -> Result<(), E> {
-    for chunk in b.utf8_chunks() {
-        escape_str(chunk.valid(), out)?;
-        if !chunk.invalid().is_empty() {
-            out(b"\\uFFFD")?;
-        }
-    }
-    Ok(())
 }
 
 /// Writes raw (escaped) string content from a frame, re-escaped the qemu way.
@@ -324,21 +349,71 @@ mod tests {
         String::from_utf8(v).unwrap_or_default()
     }
 
+    /// `string_len` byte by byte, as it was before the word-at-a-time scan.
+    fn string_len_bytewise(src: &[u8]) -> usize {
+        let mut i = 1;
+        while let Some(&b) = src.get(i) {
+            match b {
+                b'\\' => i += 2,
+                b'"' => return i + 1,
+                _ => i += 1,
+            }
+        }
+        src.len()
+    }
+
+    #[test]
+    fn string_len_finds_the_closing_quote_at_every_offset() {
+        // A quote, an escaped quote, a backslash pair or a high byte at
+        // each position around two 8-byte words, and unterminated strings,
+        // among fillers that share bits with `"` and `\` (or none).
+        for len in 0..24 {
+            for at in 0..len {
+                for (mark, fill) in [&b"\""[..], b"\\\"", b"\\\\", b"\xff", b"\\"]
+                    .into_iter()
+                    .flat_map(|m| [b'A', b'b', b'~', b'\\' ^ 0x80].map(|f| (m, f)))
+                {
+                    let mut v = vec![b'"'];
+                    v.extend(core::iter::repeat_n(fill, len));
+                    v.splice(1 + at..1 + at, mark.iter().copied());
+                    for tail in [&b""[..], b"\"", b"\",1]"] {
+                        let mut w = v.clone();
+                        w.extend_from_slice(tail);
+                        assert_eq!(string_len(&w), string_len_bytewise(&w), "{w:?}");
+                    }
+                }
+            }
+        }
+        assert_eq!(string_len(br#""abcdefghij\"klmnop" x"#), 20);
+        assert_eq!(string_len(b"\"abcdefghijklmnop"), 17);
+    }
+
+    #[test]
+    fn raw_utf8_of_every_length_is_decoded_whole() {
+        for (raw, c) in [
+            ("a", 'a'),
+            ("\u{e9}", '\u{e9}'),
+            ("\u{20ac}", '\u{20ac}'),
+            ("\u{1f600}", '\u{1f600}'),
+        ] {
+            let mut text = raw.as_bytes().to_vec();
+            text.extend_from_slice(b"z");
+            assert_eq!(decode_char(&text), (c, raw.len()), "{raw}");
+        }
+        assert_eq!(decode_char(&[0xC3, b'z']), ('\u{FFFD}', 1));
+        let mut v = Vec::new();
+        let _ = escape_raw::<()>("\u{e9}\u{20ac}\u{1f600}".as_bytes(), &mut |b| {
+            v.extend_from_slice(b);
+            Ok(())
+        });
+        assert_eq!(v, br"\u00E9\u20AC\uD83D\uDE00");
+    }
+
     #[test]
     fn escapes_like_qemu() {
         assert_eq!(escaped("a\"b\\c/d"), r#"a\"b\\c/d"#);
         assert_eq!(escaped("\u{7f}é\u{1}\n"), r"\u007F\u00E9\u0001\n");
         assert_eq!(escaped("😀"), r"\uD83D\uDE00");
-    }
-
-    #[test]
-    fn escape_bytes_replaces_invalid_utf8() {
-        let mut v = Vec::new();
-        let _ = escape_bytes::<()>(&[0xFE, b'a'], &mut |b| {
-            v.extend_from_slice(b);
-            Ok(())
-        });
-        assert_eq!(v, br"\uFFFDa");
     }
 
     #[test]

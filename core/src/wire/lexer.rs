@@ -17,9 +17,8 @@ pub(crate) enum Class {
     Number,
     /// `a`-`z`.
     Letter,
-    /// 0xFF: the client's resynchronisation byte.
-    Resync,
-    /// Anything else: a lexical error.
+    /// Anything else: a lexical error (0xFF never gets here: the framer
+    /// resets on it first).
     Stray,
 }
 
@@ -31,7 +30,6 @@ pub(crate) fn class(b: u8) -> Class {
         b'"' | b'\'' => Class::Quote,
         b'-' | b'0'..=b'9' => Class::Number,
         b'a'..=b'z' => Class::Letter,
-        0xFF => Class::Resync,
         _ => Class::Stray,
     }
 }
@@ -212,6 +210,8 @@ mod tests {
         assert_eq!(lex_number(b"123 "), Ok(3));
         assert_eq!(lex_number(b"-0.5e+3,"), Ok(7));
         assert_eq!(lex_number(b"01"), Err(1));
+        assert_eq!(lex_number(b"-01"), Err(2));
+        assert_eq!(lex_number(b"-0.5 "), Ok(4));
         assert_eq!(lex_number(b"-x"), Err(1));
         assert_eq!(lex_number(b"1.}"), Err(2));
         assert_eq!(lex_number(b"1e}"), Err(2));
@@ -225,6 +225,7 @@ mod tests {
             s.iter().all(|&b| u.step(b)) && !u.pending()
         };
         assert!(ok("é€😀".as_bytes()));
+        assert!(ok("\u{10FFFF}\u{40000}\u{800}".as_bytes()));
         assert!(!ok(&[0xC0, 0x80]));
         assert!(!ok(&[0xED, 0xA0, 0x80]));
         assert!(!ok(&[0xF4, 0x90, 0x80, 0x80]));

@@ -1,9 +1,10 @@
 //! The QEMU `virt` board as a QGA [`Platform`]: real devices where the
 //! machine has them (RTC, test device, one hart), a RAM file store for the
-//! guest-file-* commands, and `Unsupported` for everything else, so that
-//! `guest-info` lists exactly [`IMPLEMENTED`] (plus the core's built-ins)
-//! as enabled.
+//! guest-file-* commands. It offers the capabilities it implements (clock,
+//! power, files, system info, vcpus) and no others, so `guest-info` lists
+//! exactly their commands (plus the core's built-ins) as enabled.
 
+pub mod clock;
 pub mod mmio;
 pub mod power;
 pub mod rtc;
@@ -14,11 +15,11 @@ use core::fmt::Write as _;
 use qga_core::errno::EINVAL;
 use qga_core::platform::memfs::MemFs;
 use qga_core::platform::{
-    Error, HostName, LogicalProcessor, OpenMode, OsInfo, Platform, Result, ShutdownMode, Timezone,
-    Whence,
+    self, Clock, Error, HostName, LogicalProcessor, OpenMode, OsInfo, Platform, Result,
+    ShutdownMode, SuspendMode, SystemInfo, Timezone, Vcpus, Whence,
 };
-use qga_core::schema::Command;
 
+use clock::{SystemClock, CLINT_BASE, CLINT_MTIME};
 use mmio::Mmio;
 use power::Power;
 use rtc::Rtc;
@@ -28,24 +29,6 @@ pub const HOST_NAME: &str = "qga-firmware";
 
 /// The file store behind guest-file-*: 4 files of up to 4 KiB, 4 handles.
 pub type Files = MemFs<4, 4096, 4>;
-
-/// The commands this board implements (the core answers guest-sync,
-/// guest-sync-delimited, guest-ping and guest-info itself).
-pub const IMPLEMENTED: [Command; 13] = [
-    Command::GuestGetTime,
-    Command::GuestSetTime,
-    Command::GuestShutdown,
-    Command::GuestFileOpen,
-    Command::GuestFileClose,
-    Command::GuestFileRead,
-    Command::GuestFileWrite,
-    Command::GuestFileSeek,
-    Command::GuestFileFlush,
-    Command::GuestGetVcpus,
-    Command::GuestGetHostName,
-    Command::GuestGetTimezone,
-    Command::GuestGetOsinfo,
-];
 
 /// qemu-ga refuses times from 2070 on (`Invalid time`); so do we.
 const YEAR_2070_NS: i64 = 3_155_760_000 * 1_000_000_000;
@@ -57,42 +40,54 @@ const YEAR_2070_NS: i64 = 3_155_760_000 * 1_000_000_000;
 /// `const`) moves only the small rest through the stack.
 pub struct Board {
     rtc: Rtc,
+    clock: SystemClock,
     power: Power,
     files: &'static mut Files,
 }
 
 impl Board {
     /// The board, keeping its files in `files`.
-    pub fn new(files: &'static mut Files) -> Board {
+    pub const fn new(files: &'static mut Files) -> Board {
         Board {
             rtc: Rtc::new(),
+            clock: SystemClock::new(),
             power: Power::new(),
             files,
         }
     }
+
+    /// Sets the system clock from the RTC, as an OS does at boot.
+    pub fn start_clock(&mut self) {
+        self.clock.set_from(&self.rtc);
+    }
 }
 
 impl Platform for Board {
-    fn supports(&self, cmd: Command) -> bool {
-        IMPLEMENTED.contains(&cmd)
-    }
+    qga_core::offer!(clock: Clock, power: Power, files: Files, system_info: SystemInfo, vcpus: Vcpus);
+}
 
+impl Clock for Board {
     fn get_time(&mut self) -> Result<i64> {
-        // The counter fits i64 until the year 2262.
-        Ok(self.rtc.now_ns() as i64)
+        Ok(self.clock.now_ns())
     }
 
     fn set_time(&mut self, time_ns: Option<i64>) -> Result<()> {
-        // Without a time qemu-ga copies the RTC into the system clock; here
-        // the RTC is the system clock, so there is nothing to do.
-        let Some(ns) = time_ns else { return Ok(()) };
+        // Without a time qemu-ga copies the RTC into the system clock (the
+        // RTC's counter fits i64 until the year 2262).
+        let Some(ns) = time_ns else {
+            self.clock.set_from(&self.rtc);
+            return Ok(());
+        };
         if !(0..YEAR_2070_NS).contains(&ns) {
             return Err(Error::errno(EINVAL, format_args!("Invalid time")));
         }
+        self.clock.set_ns(ns);
         self.rtc.set_ns(ns as u64);
         Ok(())
     }
+}
 
+impl platform::Power for Board {
     fn shutdown(&mut self, mode: ShutdownMode) -> Result<()> {
         #[cfg(feature = "defmt")]
         defmt::info!("guest-shutdown {}", mode);
@@ -102,30 +97,45 @@ impl Platform for Board {
         }
     }
 
-    fn file_open(&mut self, path: &str, mode: OpenMode) -> Result<i64> {
+    fn suspend(&mut self, _mode: SuspendMode) -> Result<()> {
+        // qemu-ga's text on a guest that cannot suspend.
+        Err(Error::msg(format_args!(
+            "the requested suspend mode is not supported by the guest"
+        )))
+    }
+}
+
+impl platform::Files for Board {
+    fn open(&mut self, path: &str, mode: OpenMode) -> Result<i64> {
         self.files.open(path, mode)
     }
 
-    fn file_close(&mut self, handle: i64) -> Result<()> {
+    fn close(&mut self, handle: i64) -> Result<()> {
         self.files.close(handle)
     }
 
-    fn file_read(&mut self, handle: i64, buf: &mut [u8]) -> Result<usize> {
+    fn read(&mut self, handle: i64, buf: &mut [u8]) -> Result<usize> {
         self.files.read(handle, buf)
     }
 
-    fn file_write(&mut self, handle: i64, data: &[u8]) -> Result<usize> {
+    fn write(&mut self, handle: i64, data: &[u8]) -> Result<usize> {
         self.files.write(handle, data)
     }
 
-    fn file_seek(&mut self, handle: i64, offset: i64, whence: Whence) -> Result<i64> {
+    fn seek(&mut self, handle: i64, offset: i64, whence: Whence) -> Result<i64> {
         self.files.seek(handle, offset, whence)
     }
 
-    fn file_flush(&mut self, handle: i64) -> Result<()> {
+    fn flush(&mut self, handle: i64) -> Result<()> {
         self.files.flush(handle)
     }
 
+    fn check(&mut self, handle: i64) -> Result<()> {
+        self.files.check(handle)
+    }
+}
+
+impl SystemInfo for Board {
     fn host_name(&mut self, out: &mut dyn FnMut(&HostName<'_>) -> Result<()>) -> Result<()> {
         out(&HostName {
             host_name: HOST_NAME,
@@ -161,8 +171,10 @@ impl Platform for Board {
             variant_id: Some(&peak),
         })
     }
+}
 
-    fn vcpus(&mut self, out: &mut dyn FnMut(&LogicalProcessor) -> Result<()>) -> Result<()> {
+impl Vcpus for Board {
+    fn list(&mut self, out: &mut dyn FnMut(&LogicalProcessor) -> Result<()>) -> Result<()> {
         // Only hart 0 runs (rt.rs parks the others), and it cannot go offline.
         out(&LogicalProcessor {
             logical_id: 0,
@@ -170,12 +182,22 @@ impl Platform for Board {
             can_offline: Some(false),
         })
     }
+
+    fn set(&mut self, logical_id: i64, online: bool) -> Result<()> {
+        match (logical_id, online) {
+            (0, true) => Ok(()),
+            (0, false) => Err(Error::msg(format_args!(
+                "logical processor #0 can't be offlined"
+            ))),
+            (n, _) => Err(Error::msg(format_args!(
+                "logical processor #{n} does not exist"
+            ))),
+        }
+    }
 }
 
-/// The CLINT (core-local interruptor) of the virt machine.
-const CLINT_BASE: usize = 0x200_0000;
+/// The CLINT's timer compare register of hart 0.
 const CLINT_MTIMECMP0: usize = 0x4000;
-const CLINT_MTIME: usize = 0xbff8;
 /// mtime runs at 10 MHz on virt: 2000 ticks = 200 µs.
 const IDLE_TICKS: u64 = 2000;
 

@@ -1,25 +1,32 @@
 //! `guest-exec` / `guest-exec-status`: child processes and their output.
 //!
-//! Each child gets one small supervisor thread. It drains the capture pipes
-//! while the child runs (so the child never blocks on a full pipe), keeps up
-//! to [`MAX_CAPTURE`] bytes per stream and discards the rest, and once both
-//! pipes reached EOF it reaps the child. The record then reads as exited, as
-//! in qemu-ga: reaped **and** pipes at EOF. Every child is waited for by its
-//! thread, so none is left a zombie once its pipes close; all descriptors
-//! are close-on-exec (std's pipes and spawn, the spool's memfd).
+//! Each child is started by `child` (in its own session). Its capture pipes
+//! are non-blocking and registered with one epoll instance, which the
+//! channel loop polls next to the channel ([`Processes::fd`]): whenever a
+//! pipe has data, the loop calls [`Processes::service`], which reads what
+//! is there, so a child never blocks on a full pipe while the agent waits
+//! for requests, all on the agent's one thread (as qemu-ga's main loop
+//! does). Up to [`MAX_CAPTURE`] bytes are kept per stream and at most
+//! [`MAX_CAPTURE_TOTAL`] across all tracked processes; the rest is read and
+//! discarded (the truncation flags say what was cut).
+//!
+//! Once both pipes reached EOF and the child exited, the record reads as
+//! exited, as in qemu-ga. The child is **not reaped** until the record is
+//! released: its zombie keeps the pid reserved until the status has been
+//! read, so a reused pid can never be mistaken for a process nobody has
+//! queried yet.
 
-use std::io::{self, PipeReader, Read};
-use std::os::fd::OwnedFd;
-use std::os::unix::process::ExitStatusExt;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::ffi::OsStr;
+use std::mem::MaybeUninit;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
-use qga_core::platform::{
-    CaptureOutput, CapturedStream, Error, ExecRequest, ExecStatus, OutputStream, Result,
-};
-use rustix::event::{PollFd, PollFlags};
+use qga_core::platform::{Error, ExecRequest, ExecStatus, OutputStream, Result};
+use rustix::event::epoll::{self, CreateFlags, Event, EventData, EventFlags};
+use rustix::fs::OFlags;
 
-use super::sys::os_errno;
+use super::capture::{Budget, Capture, Stream};
+use super::child::{self, Exit, Process, Spec, Stdin};
+use super::sys::{os_errno, rx_errno};
 
 /// At most this many processes are tracked (running or not yet released).
 pub const MAX_PROCESSES: usize = 64;
@@ -27,86 +34,110 @@ pub const MAX_PROCESSES: usize = 64;
 /// Bytes kept per captured stream (qemu-ga: exactly 16 MiB).
 pub const MAX_CAPTURE: usize = 16 * 1024 * 1024;
 
-/// Stack of a supervisor thread: it only polls and copies.
-const SUPERVISOR_STACK: usize = 64 * 1024;
+/// Bytes kept across every stream of every tracked process (qemu-ga has
+/// no such bound: 64 processes x 2 x 16 MiB). Room for two processes'
+/// full output; given back when a record is released.
+pub const MAX_CAPTURE_TOTAL: usize = 64 * 1024 * 1024;
 
-/// Read size of a supervisor thread (heap, not stack).
+/// Read size (on the stack).
 const READ_CHUNK: usize = 16 * 1024;
 
-/// One captured stream.
-#[derive(Debug, Default)]
-struct Stream {
-    data: Vec<u8>,
-    truncated: bool,
-}
-
-impl Stream {
-    /// Keeps what fits under [`MAX_CAPTURE`], notes the rest as truncated.
-    fn push(&mut self, chunk: &[u8]) {
-        let room = MAX_CAPTURE - self.data.len();
-        let keep = chunk.len().min(room);
-        self.data.extend_from_slice(&chunk[..keep]);
-        self.truncated |= keep < chunk.len();
-    }
-
-    /// The summary for `guest-exec-status`.
-    fn summary(&self) -> CapturedStream {
-        CapturedStream {
-            len: self.data.len() as u64,
-            truncated: self.truncated,
-        }
-    }
-}
-
-/// How the child ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Exit {
-    Code(i64),
-    Signal(i64),
-}
-
-/// What the supervisor thread shares with the agent.
-#[derive(Debug, Default)]
-struct Shared {
-    out: Option<Stream>,
-    err: Option<Stream>,
-    /// Set once the pipes reached EOF and the child was reaped.
-    exit: Option<Exit>,
-}
+/// Pipes served per [`Processes::service`] (the rest stay ready for the next).
+const EVENTS: usize = 16;
 
 /// A tracked process.
 #[derive(Debug)]
 struct Record {
     pid: i64,
-    shared: Arc<Mutex<Shared>>,
+    /// The child: a zombie once it exited, until the record is released.
+    process: Process,
+    out: Option<Capture>,
+    err: Option<Capture>,
+    /// Set once both pipes reached EOF and the child exited.
+    exit: Option<Exit>,
 }
 
 /// The process table.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Processes {
     records: Vec<Record>,
+    budget: Budget,
+    /// Every open capture pipe; an event's data is its pid and stream.
+    poller: OwnedFd,
 }
 
 impl Processes {
+    /// An empty table whose captured output may total
+    /// [`MAX_CAPTURE_TOTAL`].
+    pub(crate) fn new() -> std::io::Result<Processes> {
+        Processes::with_budget(MAX_CAPTURE_TOTAL)
+    }
+
+    /// An empty table whose captured output may total `bytes`.
+    fn with_budget(bytes: usize) -> std::io::Result<Processes> {
+        Ok(Processes {
+            records: Vec::new(),
+            budget: Budget::new(bytes),
+            poller: epoll::create(CreateFlags::CLOEXEC)?,
+        })
+    }
+
+    /// Readable while a capture pipe has data (or reached EOF): then call
+    /// [`Processes::service`].
+    pub(crate) fn fd(&self) -> BorrowedFd<'_> {
+        self.poller.as_fd()
+    }
+
     /// `guest-exec`: starts `req` with `stdin` (or /dev/null), returns the pid.
     pub(crate) fn spawn(&mut self, req: &ExecRequest<'_>, stdin: Option<OwnedFd>) -> Result<i64> {
         self.check_room()?;
-        let (child, out, err) = start(req, stdin).map_err(|e| {
+        let argv: Vec<&OsStr> = std::iter::once(req.path)
+            .chain(req.arg.iter())
+            .map(OsStr::new)
+            .collect();
+        // Passed as given, as qemu-ga does (an entry without `=` too).
+        let env: Option<Vec<&OsStr>> = req.env.map(|e| e.iter().map(OsStr::new).collect());
+        let spec = Spec {
+            argv: &argv,
+            exe: None,
+            env: env.as_deref(),
+            stdin: stdin.map_or(Stdin::Null, Stdin::Fd),
+            capture: req.capture,
+            inherit_output: false,
+        };
+        let sp = child::spawn(spec).map_err(|e| {
             Error::msg(format_args!(
                 "Failed to execute child process \u{201C}{}\u{201D} ({})",
                 req.path,
                 qga_core::errno::strerror(os_errno(&e))
             ))
         })?;
-        let pid = i64::from(child.id());
-        let shared = Arc::new(Mutex::new(Shared {
-            out: out.as_ref().map(|_| Stream::default()),
-            err: err.as_ref().map(|_| Stream::default()),
+        let pid = i64::from(sp.process.id());
+        let mut record = Record {
+            pid,
+            process: sp.process,
+            out: None,
+            err: None,
             exit: None,
-        }));
-        supervise(child, out, err, Arc::clone(&shared))?;
-        self.records.push(Record { pid, shared });
+        };
+        record.out = self.watch(pid, 0, sp.stdout)?;
+        record.err = self.watch(pid, 1, sp.stderr)?;
+        self.records.push(record);
         Ok(pid)
+    }
+
+    /// A capture of `pipe` (stream 0: stdout, 1: stderr), registered with
+    /// the poller. On failure the caller drops the process (killed, reaped).
+    fn watch(&self, pid: i64, stream: u64, pipe: Option<OwnedFd>) -> Result<Option<Capture>> {
+        let Some(pipe) = pipe else { return Ok(None) };
+        let key = EventData::new_u64(pid.unsigned_abs() << 1 | stream);
+        rustix::fs::fcntl_setfl(&pipe, OFlags::NONBLOCK)
+            .and_then(|()| epoll::add(&self.poller, &pipe, key, EventFlags::IN))
+            .map_err(|e| Error::errno(rx_errno(e), format_args!("failed to watch child output")))?;
+        Ok(Some(Capture {
+            pipe: Some(pipe),
+            stream: Stream::default(),
+        }))
     }
 
     /// Fails with `too many processes (limit 64)` when the table is full.
@@ -119,39 +150,70 @@ impl Processes {
         )))
     }
 
+    /// Reads what the ready capture pipes hold (never blocks).
+    pub(crate) fn service(&mut self) {
+        let mut events = [MaybeUninit::<Event>::uninit(); EVENTS];
+        let zero = rustix::time::Timespec::default();
+        // A zero timeout: no EINTR to retry.
+        let Ok((ready, _)) = epoll::wait(&self.poller, &mut events, Some(&zero)) else {
+            return;
+        };
+        let mut buf = [0u8; READ_CHUNK];
+        for event in ready.iter() {
+            let key = event.data.u64();
+            let Some(r) = self
+                .records
+                .iter_mut()
+                .find(|r| r.pid.unsigned_abs() == key >> 1)
+            else {
+                continue;
+            };
+            let capture = if key & 1 == 0 { &mut r.out } else { &mut r.err };
+            if let Some(c) = capture {
+                c.pump(&mut self.budget, &self.poller, &mut buf);
+            }
+        }
+    }
+
     /// `guest-exec-status`.
-    pub(crate) fn status(&self, pid: i64) -> Result<ExecStatus> {
-        let s = self.shared(pid)?;
-        let (exitcode, signal) = match s.exit {
-            Some(Exit::Code(c)) => (Some(c), None),
-            Some(Exit::Signal(n)) => (None, Some(n)),
+    pub(crate) fn status(&mut self, pid: i64) -> Result<ExecStatus> {
+        self.service();
+        let r = self.record(pid)?;
+        let open = [&r.out, &r.err].into_iter().flatten().any(Capture::is_open);
+        if r.exit.is_none() && !open {
+            r.exit = r
+                .process
+                .exited_keep_zombie()
+                .unwrap_or(Some(Exit::Code(-1)));
+        }
+        let (exitcode, signal) = match r.exit {
+            Some(Exit::Code(c)) => (Some(i64::from(c)), None),
+            Some(Exit::Signal(n)) => (None, Some(i64::from(n))),
             None => (None, None),
         };
-        let out = s.out.as_ref().map(Stream::summary);
-        let err = s.err.as_ref().map(Stream::summary);
         Ok(ExecStatus {
-            exited: s.exit.is_some(),
+            exited: r.exit.is_some(),
             exitcode,
             signal,
-            out,
-            err,
+            out: r.out.as_ref().map(|c| c.stream.summary()),
+            err: r.err.as_ref().map(|c| c.stream.summary()),
         })
     }
 
     /// Copies captured output of `pid` from `offset`; `Ok(0)` at the end.
     pub(crate) fn output(
-        &self,
+        &mut self,
         pid: i64,
         stream: OutputStream,
         offset: u64,
         buf: &mut [u8],
     ) -> Result<usize> {
-        let s = self.shared(pid)?;
-        let data = match stream {
-            OutputStream::Stdout => s.out.as_ref(),
-            OutputStream::Stderr => s.err.as_ref(),
-        }
-        .map_or(&[][..], |st| &st.data[..]);
+        let r = self.record(pid)?;
+        let capture = match stream {
+            OutputStream::Stdout => r.out.as_ref(),
+            OutputStream::Stderr => r.err.as_ref(),
+        };
+        let data = capture.map_or(&[][..], |c| &c.stream.data[..]);
         let start = usize::try_from(offset)
             .unwrap_or(usize::MAX)
             .min(data.len());
@@ -160,193 +222,45 @@ impl Processes {
         Ok(n)
     }
 
-    /// Forgets `pid`. A still running child stays supervised and is reaped.
+    /// Forgets `pid`: its output's budget is given back and the child is
+    /// reaped (a child still running, which the core never releases, is
+    /// killed with its session first).
     pub(crate) fn release(&mut self, pid: i64) {
-        self.records.retain(|r| r.pid != pid);
+        let Some(i) = self.records.iter().position(|r| r.pid == pid) else {
+            return;
+        };
+        let record = self.records.swap_remove(i);
+        let kept: usize = [&record.out, &record.err]
+            .into_iter()
+            .flatten()
+            .map(|c| c.stream.data.len())
+            .sum();
+        self.budget.give(kept);
+        for pipe in [record.out, record.err]
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c.pipe)
+        {
+            let _ = epoll::delete(&self.poller, &pipe);
+        }
+        // Dropping the process reaps it.
     }
 
-    /// The shared state of `pid`, locked.
-    fn shared(&self, pid: i64) -> Result<MutexGuard<'_, Shared>> {
-        let r = self.records.iter().find(|r| r.pid == pid);
+    /// The record of `pid`.
+    fn record(&mut self, pid: i64) -> Result<&mut Record> {
+        let r = self.records.iter_mut().find(|r| r.pid == pid);
         // qemu-ga 8.2+ prints the literal `PID ld does not exist` (a missing
         // `%` in its format string); we print the pid.
-        let r = r.ok_or_else(|| Error::msg(format_args!("PID {pid} does not exist")))?;
-        Ok(lock(&r.shared))
+        r.ok_or_else(|| Error::msg(format_args!("PID {pid} does not exist")))
     }
 }
 
-/// Locks `m`, ignoring poisoning (the data stays consistent: plain appends).
-fn lock(m: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// The child and the read ends of its capture pipes.
-type Started = (Child, Option<PipeReader>, Option<PipeReader>);
-
-/// Spawns the child. The `Command` (and with it every write end of the
-/// pipes) is dropped before returning, so the readers see EOF at exit.
-fn start(req: &ExecRequest<'_>, stdin: Option<OwnedFd>) -> io::Result<Started> {
-    let mut cmd = command(req);
-    cmd.stdin(stdin.map_or_else(Stdio::null, Stdio::from));
-    let (out, err) = wire_capture(&mut cmd, req.capture)?;
-    let child = cmd.spawn()?;
-    Ok((child, out, err))
-}
-
-/// argv = [path, args...]; `env`, when given, replaces the whole environment
-/// (and its `PATH` is the one searched, as with GLib's SEARCH_PATH_FROM_ENVP).
-fn command(req: &ExecRequest<'_>) -> Command {
-    let mut cmd = Command::new(req.path);
-    cmd.args(req.arg.iter());
-    if let Some(env) = req.env {
-        cmd.env_clear();
-        for entry in env.iter() {
-            let (k, v) = entry.split_once('=').unwrap_or((entry, ""));
-            cmd.env(k, v);
-        }
-    }
-    cmd
-}
-
-/// Points stdout/stderr at pipes or /dev/null per `capture`; returns the
-/// read ends (`merged`: stderr shares the stdout pipe).
-fn wire_capture(
-    cmd: &mut Command,
-    capture: CaptureOutput,
-) -> io::Result<(Option<PipeReader>, Option<PipeReader>)> {
-    let (want_out, want_err) = match capture {
-        CaptureOutput::None => (false, false),
-        CaptureOutput::Stdout => (true, false),
-        CaptureOutput::Stderr => (false, true),
-        CaptureOutput::Separated => (true, true),
-        CaptureOutput::Merged => {
-            let (r, w) = io::pipe()?;
-            cmd.stdout(w.try_clone()?).stderr(w);
-            return Ok((Some(r), None));
-        }
-    };
-    let out = pipe_or_null(want_out, |s| {
-        cmd.stdout(s);
-    })?;
-    let err = pipe_or_null(want_err, |s| {
-        cmd.stderr(s);
-    })?;
-    Ok((out, err))
-}
-
-/// A pipe whose write end goes to `set`, or /dev/null when not wanted.
-fn pipe_or_null(want: bool, set: impl FnOnce(Stdio)) -> io::Result<Option<PipeReader>> {
-    if !want {
-        set(Stdio::null());
-        return Ok(None);
-    }
-    let (r, w) = io::pipe()?;
-    set(Stdio::from(w));
-    Ok(Some(r))
-}
-
-/// Owns a child until it is reaped; if dropped earlier (the supervisor
-/// thread could not start) the child is killed and reaped, never a zombie.
-struct Reaped(Child);
-
-impl Drop for Reaped {
+impl Drop for Processes {
+    /// The agent is exiting: its children run on, as qemu-ga's do.
     fn drop(&mut self) {
-        // Both are no-ops once `wait` has returned (std caches the status).
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts the supervisor thread.
-fn supervise(
-    child: Child,
-    out: Option<PipeReader>,
-    err: Option<PipeReader>,
-    shared: Arc<Mutex<Shared>>,
-) -> Result<()> {
-    let child = Reaped(child);
-    std::thread::Builder::new()
-        .name(format!("qga-exec-{}", child.0.id()))
-        .stack_size(SUPERVISOR_STACK)
-        .spawn(move || run_supervisor(child, out, err, &shared))
-        .map(|_| ())
-        .map_err(|e| {
-            Error::errno(
-                os_errno(&e),
-                format_args!("failed to supervise child process"),
-            )
-        })
-}
-
-/// The supervisor: drain the pipes to EOF, then reap and publish the exit.
-fn run_supervisor(
-    mut child: Reaped,
-    out: Option<PipeReader>,
-    err: Option<PipeReader>,
-    shared: &Mutex<Shared>,
-) {
-    drain(out, err, shared);
-    let exit = child.0.wait().map_or(Exit::Code(-1), exit_of);
-    lock(shared).exit = Some(exit);
-}
-
-/// Reads both pipes until both reached EOF.
-fn drain(mut out: Option<PipeReader>, mut err: Option<PipeReader>, shared: &Mutex<Shared>) {
-    let mut buf = vec![0u8; READ_CHUNK];
-    while out.is_some() || err.is_some() {
-        let (out_ready, err_ready) = match wait_readable(out.as_ref(), err.as_ref()) {
-            Ok(ready) => ready,
-            Err(_) => return,
-        };
-        if out_ready {
-            pump(&mut out, &mut buf, shared, |s| s.out.as_mut());
+        for record in self.records.drain(..) {
+            record.process.disown();
         }
-        if err_ready {
-            pump(&mut err, &mut buf, shared, |s| s.err.as_mut());
-        }
-    }
-}
-
-/// Blocks until at least one open pipe is readable (or hung up).
-fn wait_readable(out: Option<&PipeReader>, err: Option<&PipeReader>) -> io::Result<(bool, bool)> {
-    let mut fds: Vec<PollFd<'_>> = [out, err]
-        .into_iter()
-        .flatten()
-        .map(|p| PollFd::new(p, PollFlags::IN))
-        .collect();
-    super::sys::retry(|| rustix::event::poll(&mut fds, None))?;
-    let mut ready = fds.iter().map(|p| !p.revents().is_empty());
-    let out_ready = out.is_some() && ready.next().unwrap_or(false);
-    let err_ready = err.is_some() && ready.next().unwrap_or(false);
-    Ok((out_ready, err_ready))
-}
-
-/// One read from `pipe` into its stream; closes `pipe` at EOF or error.
-fn pump(
-    pipe: &mut Option<PipeReader>,
-    buf: &mut [u8],
-    shared: &Mutex<Shared>,
-    stream: fn(&mut Shared) -> Option<&mut Stream>,
-) {
-    let Some(reader) = pipe.as_mut() else { return };
-    match reader.read(buf) {
-        Ok(0) => *pipe = None,
-        Ok(n) => {
-            if let Some(s) = stream(&mut lock(shared)) {
-                s.push(&buf[..n]);
-            }
-        }
-        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-        Err(_) => *pipe = None,
-    }
-}
-
-/// Exit code on a normal exit, else the signal.
-fn exit_of(status: ExitStatus) -> Exit {
-    match (status.code(), status.signal()) {
-        (Some(c), _) => Exit::Code(i64::from(c)),
-        (None, Some(s)) => Exit::Signal(i64::from(s)),
-        (None, None) => Exit::Code(-1),
     }
 }
 
@@ -355,7 +269,7 @@ fn exit_of(status: ExitStatus) -> Exit {
 mod tests {
     use super::super::testutil::{fd_count_exclusive, fd_count_guard, open_fds};
     use super::*;
-    use qga_core::platform::StrList;
+    use qga_core::platform::{CaptureOutput, CapturedStream, StrList};
     use std::time::{Duration, Instant};
 
     fn req<'a>(path: &'a str, args: &'a str, n: usize, capture: CaptureOutput) -> ExecRequest<'a> {
@@ -370,12 +284,12 @@ mod tests {
 
     fn sh(script: &str, capture: CaptureOutput) -> (Processes, i64) {
         let joined = format!("-c\0{script}\0");
-        let mut p = Processes::default();
+        let mut p = Processes::new().unwrap();
         let pid = p.spawn(&req("/bin/sh", &joined, 2, capture), None).unwrap();
         (p, pid)
     }
 
-    fn wait_exit(p: &Processes, pid: i64) -> ExecStatus {
+    fn wait_exit(p: &mut Processes, pid: i64) -> ExecStatus {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let st = p.status(pid).unwrap();
@@ -386,7 +300,7 @@ mod tests {
         }
     }
 
-    fn output(p: &Processes, pid: i64, stream: OutputStream) -> Vec<u8> {
+    fn output(p: &mut Processes, pid: i64, stream: OutputStream) -> Vec<u8> {
         let (mut all, mut buf) = (Vec::new(), [0u8; 3]);
         loop {
             let n = p.output(pid, stream, all.len() as u64, &mut buf).unwrap();
@@ -400,8 +314,8 @@ mod tests {
     #[test]
     fn separated_capture_exit_code_and_chunked_output() {
         let _g = fd_count_guard();
-        let (p, pid) = sh("echo out; echo err >&2; exit 3", CaptureOutput::Separated);
-        let st = wait_exit(&p, pid);
+        let (mut p, pid) = sh("echo out; echo err >&2; exit 3", CaptureOutput::Separated);
+        let st = wait_exit(&mut p, pid);
         assert!(st.exited);
         assert_eq!((st.exitcode, st.signal), (Some(3), None));
         assert_eq!(
@@ -418,28 +332,28 @@ mod tests {
                 truncated: false
             })
         );
-        assert_eq!(output(&p, pid, OutputStream::Stdout), b"out\n");
-        assert_eq!(output(&p, pid, OutputStream::Stderr), b"err\n");
+        assert_eq!(output(&mut p, pid, OutputStream::Stdout), b"out\n");
+        assert_eq!(output(&mut p, pid, OutputStream::Stderr), b"err\n");
     }
 
     #[test]
     fn merged_capture_puts_both_streams_in_stdout() {
         let _g = fd_count_guard();
-        let (p, pid) = sh("echo out; echo err >&2", CaptureOutput::Merged);
-        let st = wait_exit(&p, pid);
+        let (mut p, pid) = sh("echo out; echo err >&2", CaptureOutput::Merged);
+        let st = wait_exit(&mut p, pid);
         assert_eq!(st.exitcode, Some(0));
         assert_eq!(st.err, None);
-        assert_eq!(output(&p, pid, OutputStream::Stdout), b"out\nerr\n");
+        assert_eq!(output(&mut p, pid, OutputStream::Stdout), b"out\nerr\n");
     }
 
     #[test]
     fn single_stream_and_no_capture() {
         let _g = fd_count_guard();
-        let (p, pid) = sh("echo out; echo err >&2", CaptureOutput::Stderr);
-        let st = wait_exit(&p, pid);
+        let (mut p, pid) = sh("echo out; echo err >&2", CaptureOutput::Stderr);
+        let st = wait_exit(&mut p, pid);
         assert_eq!((st.out, st.err.map(|s| s.len)), (None, Some(4)));
-        let (p, pid) = sh("echo out", CaptureOutput::None);
-        let st = wait_exit(&p, pid);
+        let (mut p, pid) = sh("echo out", CaptureOutput::None);
+        let st = wait_exit(&mut p, pid);
         assert_eq!((st.exited, st.out, st.err), (true, None, None));
         assert_eq!(
             p.output(pid, OutputStream::Stdout, 0, &mut [0; 4]).unwrap(),
@@ -450,18 +364,22 @@ mod tests {
     #[test]
     fn signal_is_reported() {
         let _g = fd_count_guard();
-        let (p, pid) = sh("kill -9 $$", CaptureOutput::None);
-        let st = wait_exit(&p, pid);
+        let (mut p, pid) = sh("kill -9 $$", CaptureOutput::None);
+        let st = wait_exit(&mut p, pid);
         assert_eq!((st.exited, st.exitcode, st.signal), (true, None, Some(9)));
     }
 
     #[test]
     fn running_process_is_not_exited_and_unknown_pid_errors() {
         let _g = fd_count_guard();
-        let (mut p, pid) = sh("read x", CaptureOutput::Separated);
+        // (`read x` would see EOF on /dev/null and exit at once.)
+        let (mut p, pid) = sh("sleep 30", CaptureOutput::Separated);
         let st = p.status(pid).unwrap();
         assert!(!st.exited && st.exitcode.is_none());
         p.release(pid);
+        // Released while running: killed and reaped, not left behind.
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        assert_eq!(stat, "", "child {pid} is still there");
         assert_eq!(
             p.status(pid).unwrap_err().text(),
             format!("PID {pid} does not exist")
@@ -472,21 +390,21 @@ mod tests {
     #[test]
     fn exited_waits_for_pipe_eof_of_grandchild() {
         let _g = fd_count_guard();
-        let (p, pid) = sh("sleep 0.5 & echo started", CaptureOutput::Stdout);
+        let (mut p, pid) = sh("sleep 0.5 & echo started", CaptureOutput::Stdout);
         std::thread::sleep(Duration::from_millis(150));
         assert!(
             !p.status(pid).unwrap().exited,
             "the grandchild still holds stdout"
         );
-        assert!(wait_exit(&p, pid).exited);
+        assert!(wait_exit(&mut p, pid).exited);
     }
 
     #[test]
     fn output_beyond_16_mib_is_truncated_but_drained() {
         let _g = fd_count_guard();
         let script = "head -c 17000000 /dev/zero; echo done >&2";
-        let (p, pid) = sh(script, CaptureOutput::Separated);
-        let st = wait_exit(&p, pid);
+        let (mut p, pid) = sh(script, CaptureOutput::Separated);
+        let st = wait_exit(&mut p, pid);
         assert_eq!(st.exitcode, Some(0));
         assert_eq!(
             st.out,
@@ -515,10 +433,10 @@ mod tests {
             CaptureOutput::Stdout,
         );
         r.env = Some(StrList::from_joined(env, 2));
-        let mut p = Processes::default();
+        let mut p = Processes::new().unwrap();
         let pid = p.spawn(&r, None).unwrap();
-        wait_exit(&p, pid);
-        assert_eq!(output(&p, pid, OutputStream::Stdout), b"1:unset\n");
+        wait_exit(&mut p, pid);
+        assert_eq!(output(&mut p, pid, OutputStream::Stdout), b"1:unset\n");
         r.env = Some(StrList::from_joined("PATH=/nonexistent\0", 1));
         let e = p.spawn(&r, None).unwrap_err();
         assert_eq!(
@@ -533,18 +451,18 @@ mod tests {
         let mut spool = super::super::spool::Spool::default();
         spool.write(b"from spool").unwrap();
         let r = req("/bin/sh", "-c\0echo $0; cat\0", 2, CaptureOutput::Stdout);
-        let mut p = Processes::default();
+        let mut p = Processes::new().unwrap();
         let pid = p.spawn(&r, Some(spool.take().unwrap())).unwrap();
-        wait_exit(&p, pid);
+        wait_exit(&mut p, pid);
         assert_eq!(
-            output(&p, pid, OutputStream::Stdout),
+            output(&mut p, pid, OutputStream::Stdout),
             b"/bin/sh\nfrom spool"
         );
     }
 
     #[test]
     fn spawn_failure_has_glib_text() {
-        let mut p = Processes::default();
+        let mut p = Processes::new().unwrap();
         let e = p
             .spawn(
                 &req("/nonexistent/x", "", 0, CaptureOutput::Separated),
@@ -557,7 +475,7 @@ mod tests {
     #[test]
     fn process_table_is_bounded() {
         let _g = fd_count_guard();
-        let mut p = Processes::default();
+        let mut p = Processes::new().unwrap();
         for _ in 0..MAX_PROCESSES {
             p.spawn(&req("/bin/true", "", 0, CaptureOutput::None), None)
                 .unwrap();
@@ -578,9 +496,9 @@ mod tests {
         let _g = fd_count_exclusive();
         let before = open_fds();
         for _ in 0..5 {
-            let (p, pid) = sh("ls /proc/self/fd", CaptureOutput::Separated);
-            wait_exit(&p, pid);
-            let listed = output(&p, pid, OutputStream::Stdout);
+            let (mut p, pid) = sh("ls /proc/self/fd", CaptureOutput::Separated);
+            wait_exit(&mut p, pid);
+            let listed = output(&mut p, pid, OutputStream::Stdout);
             let seen: Vec<String> = String::from_utf8(listed)
                 .unwrap()
                 .lines()
@@ -599,15 +517,50 @@ mod tests {
     }
 
     #[test]
-    fn no_zombies_after_exit() {
+    fn exited_child_holds_its_pid_until_released_then_is_reaped() {
         let _g = fd_count_guard();
-        let (p, pid) = sh("exit 0", CaptureOutput::Separated);
-        wait_exit(&p, pid);
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"));
+        let (mut p, pid) = sh("exit 0", CaptureOutput::Separated);
+        wait_exit(&mut p, pid);
+        let state = || {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            stat.rsplit_once(") ")
+                .map(|(_, r)| r.chars().next())
+                .unwrap_or_default()
+        };
+        // Unqueried: still a zombie, so the kernel cannot hand its pid out again.
+        assert_eq!(state(), Some('Z'));
+        p.release(pid);
         // Reaped: the pid is gone (or reused by an unrelated, non-zombie process).
-        assert!(
-            stat.map_or(true, |s| !s.contains(") Z ")),
-            "child {pid} is a zombie"
-        );
+        assert_ne!(state(), Some('Z'), "child {pid} is still a zombie");
+    }
+
+    #[test]
+    fn captured_output_is_bounded_across_processes() {
+        let _g = fd_count_guard();
+        let mut p = Processes::with_budget(10).unwrap();
+        let joined = "-c\0printf 123456\0";
+        let a = p
+            .spawn(&req("/bin/sh", joined, 2, CaptureOutput::Stdout), None)
+            .unwrap();
+        let sa = wait_exit(&mut p, a);
+        let b = p
+            .spawn(&req("/bin/sh", joined, 2, CaptureOutput::Stdout), None)
+            .unwrap();
+        let sb = wait_exit(&mut p, b);
+        let cut = |len| {
+            Some(CapturedStream {
+                len,
+                truncated: len < 6,
+            })
+        };
+        assert_eq!((sa.out, sb.out), (cut(6), cut(4)));
+        assert_eq!(output(&mut p, b, OutputStream::Stdout), b"1234");
+        // Released records give their bytes back.
+        p.release(a);
+        p.release(b);
+        let c = p
+            .spawn(&req("/bin/sh", joined, 2, CaptureOutput::Stdout), None)
+            .unwrap();
+        assert_eq!(wait_exit(&mut p, c).out, cut(6));
     }
 }

@@ -92,6 +92,7 @@ impl Files {
     pub(crate) fn read(&mut self, handle: i64, buf: &mut [u8]) -> Result<usize> {
         let fd = self.fd(handle)?;
         retry(|| rustix::io::read(fd, &mut *buf))
+            .inspect_err(|_| crate::audit::file_read_failed(handle))
             .map_err(|e| Error::errno(rx_errno(e), format_args!("failed to read file")))
     }
 
@@ -104,10 +105,11 @@ impl Files {
                 Ok(0) => break,
                 Ok(n) => done += n,
                 Err(e) => {
+                    crate::audit::file_write_failed(handle);
                     return Err(Error::errno(
                         rx_errno(e),
                         format_args!("failed to write to file"),
-                    ))
+                    ));
                 }
             }
         }
@@ -129,7 +131,12 @@ impl Files {
 
     /// `guest-file-flush`: nothing is buffered, so only the handle is checked.
     pub(crate) fn flush(&mut self, handle: i64) -> Result<()> {
-        self.fd(handle).map(|_| ())
+        self.check(handle)
+    }
+
+    /// Whether `handle` is open (qemu-ga's handle-not-found error if not).
+    pub(crate) fn check(&self, handle: i64) -> Result<()> {
+        self.index(handle).map(|_| ())
     }
 
     /// The table position of `handle`.
@@ -223,10 +230,16 @@ fn parse_state(text: &str) -> io::Result<i64> {
     }
 }
 
-/// Writes the state file atomically (temp file + rename, as GLib does).
+/// Writes the state file atomically (temp file + rename, as GLib does);
+/// the temp file is never opened through a link.
 fn write_state(path: &Path, next_handle: i64) -> io::Result<()> {
+    use std::io::Write;
     let tmp = path.with_extension("state.tmp");
-    std::fs::write(&tmp, format!("[global]\nfd_counter={next_handle}\n"))?;
+    let flags =
+        OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let fd = rustix::fs::open(&tmp, flags, Mode::from_raw_mode(0o600))?;
+    std::fs::File::from(fd)
+        .write_all(format!("[global]\nfd_counter={next_handle}\n").as_bytes())?;
     std::fs::rename(&tmp, path).inspect_err(|_| {
         let _ = std::fs::remove_file(&tmp);
     })
@@ -435,14 +448,14 @@ mod tests {
         let _g = fd_count_guard();
         let dir = temp_dir("fifo");
         let p = dir.join("fifo");
-        let ok = std::process::Command::new("mkfifo")
-            .arg(&p)
-            .status()
-            .is_ok_and(|s| s.success());
-        if !ok {
-            eprintln!("skipped: mkfifo unavailable");
-            return;
-        }
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &p,
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::RUSR | rustix::fs::Mode::WUSR,
+            0,
+        )
+        .unwrap();
         let mut f = files(&dir);
         // r+ on a FIFO never blocks on Linux; reading with no writer data must not hang.
         let h = f.open(&p.display().to_string(), m("r+")).unwrap();

@@ -1,71 +1,21 @@
 //! `guest-get-fsinfo` and `guest-get-disks` (protocol notes 3.3) from
-//! mountinfo, statvfs and sysfs, without udev: the device node is
-//! `/dev/<sysfs name>`, the serial comes from sysfs, the disk address from
-//! the PCI path of the device.
+//! mountinfo, statvfs and sysfs, without libudev: the device node is
+//! `/dev/<sysfs name>`, the disk address comes from [`disk_address`], the
+//! SMART log of NVMe disks from [`nvme`].
+//!
+//! [`disk_address`]: super::disk_address
+//! [`nvme`]: super::nvme
 
-use std::path::{Path, PathBuf};
+use std::io::ErrorKind;
+use std::path::Path;
 
-use qga_core::platform::{DiskAddress, DiskInfo, Error, FilesystemInfo, PciAddress, Result};
+use qga_core::platform::{DiskAddress, DiskInfo, Error, FilesystemInfo, NvmeSmart, Result};
 
+use super::disk_address::{basename, real_disk, Disk};
 use super::mounts::{mount_list, Mount};
 use super::root::Root;
 use super::sys::os_errno;
-
-/// PCI drivers that own disks, and the bus type their disks get.
-const CONTROLLERS: [&str; 7] = [
-    "ata_piix",
-    "sym53c8xx",
-    "virtio-pci",
-    "ahci",
-    "nvme",
-    "xhci_hcd",
-    "ehci-pci",
-];
-
-/// A disk address being built (owned strings; borrowed at reply time).
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct Disk {
-    pci: PciAddress,
-    bus_type: &'static str,
-    bus: i64,
-    target: i64,
-    unit: i64,
-    serial: Option<String>,
-    dev: Option<String>,
-}
-
-impl Disk {
-    fn new(dev: String, serial: Option<String>) -> Disk {
-        let unknown = -1;
-        Disk {
-            pci: PciAddress {
-                domain: unknown,
-                bus: unknown,
-                slot: unknown,
-                function: unknown,
-            },
-            bus_type: "unknown",
-            bus: 0,
-            target: 0,
-            unit: 0,
-            serial,
-            dev: Some(dev),
-        }
-    }
-
-    fn address(&self) -> DiskAddress<'_> {
-        DiskAddress {
-            pci_controller: self.pci,
-            bus_type: self.bus_type,
-            bus: self.bus,
-            target: self.target,
-            unit: self.unit,
-            serial: self.serial.as_deref(),
-            dev: self.dev.as_deref(),
-            ccw_address: None,
-        }
-    }
-}
+use super::{nvme, udev};
 
 // ---- guest-get-fsinfo ---------------------------------------------------------
 
@@ -105,22 +55,36 @@ pub(crate) fn fs_info(
 }
 
 fn gather<'m>(root: &Root, m: &'m Mount) -> Result<Fs<'m>> {
-    let link = format!("/sys/dev/block/{}:{}", m.major, m.minor);
-    let devpath = std::fs::canonicalize(root.path(&link))
-        .map_err(|e| Error::errno(os_errno(&e), format_args!("realpath(\"{link}\")")))?;
+    let node = format!("{}:{}", m.major, m.minor);
+    let link = format!("/sys/dev/block/{node}");
     let mut disks = Vec::new();
-    device_disks(&devpath, 0, &mut disks);
+    let name = match std::fs::canonicalize(root.path(&link)) {
+        Ok(devpath) => {
+            device_disks(root, &devpath, 0, &mut disks);
+            basename(&devpath)
+        }
+        // A device sysfs does not show (a container's view of the host's
+        // disks): the filesystem is still listed, named by its numbers
+        // (qemu-ga 7.1+).
+        Err(e) if e.kind() == ErrorKind::NotFound => node,
+        Err(e) => {
+            return Err(Error::errno(
+                os_errno(&e),
+                format_args!("realpath(\"{link}\")"),
+            ))
+        }
+    };
     Ok(Fs {
         mount: m,
-        name: basename(&devpath),
+        name,
         disks,
-        sizes: sizes(&m.dir),
+        sizes: sizes(&m.path),
     })
 }
 
 /// statvfs: used = (blocks - bfree) * frsize, total = (used + bavail) *
 /// frsize (what unprivileged users see), privileged = blocks * frsize.
-fn sizes(dir: &str) -> Option<(u64, u64, u64)> {
+fn sizes(dir: &Path) -> Option<(u64, u64, u64)> {
     let s = rustix::fs::statvfs(dir).ok()?;
     let used = s.f_blocks.saturating_sub(s.f_bfree);
     let total = used.saturating_add(s.f_bavail);
@@ -133,12 +97,12 @@ fn sizes(dir: &str) -> Option<(u64, u64, u64)> {
 
 /// The disks under the sysfs device `devpath`: virtual devices (dm, md)
 /// recurse into `slaves/`, real ones give one address.
-fn device_disks(devpath: &Path, depth: u32, disks: &mut Vec<Disk>) {
+fn device_disks(root: &Root, devpath: &Path, depth: u32, disks: &mut Vec<Disk>) {
     if !devpath
         .to_string_lossy()
         .contains("/devices/virtual/block/")
     {
-        disks.push(real_disk(devpath));
+        disks.push(real_disk(root, devpath));
         return;
     }
     let Ok(slaves) = std::fs::read_dir(devpath.join("slaves")) else {
@@ -146,129 +110,9 @@ fn device_disks(devpath: &Path, depth: u32, disks: &mut Vec<Disk>) {
     };
     for s in slaves.flatten() {
         if let (Ok(p), true) = (std::fs::canonicalize(s.path()), depth < 8) {
-            device_disks(&p, depth + 1, disks);
+            device_disks(root, &p, depth + 1, disks);
         }
     }
-}
-
-/// The address of a real block device (disk or partition).
-fn real_disk(syspath: &Path) -> Disk {
-    let mut d = Disk::new(format!("/dev/{}", basename(syspath)), serial(syspath));
-    let path = syspath.to_string_lossy();
-    if !pci_address(&path, &mut d) && path.contains("/virtio") {
-        d.bus_type = "virtio"; // virtio-mmio and other non-PCI transports
-    }
-    d
-}
-
-/// The serial number sysfs shows for the disk (a partition's parent).
-fn serial(syspath: &Path) -> Option<String> {
-    let disk = match syspath.join("partition").exists() {
-        true => syspath.parent()?,
-        false => syspath,
-    };
-    ["serial", "device/serial"].iter().find_map(|f| {
-        let s = std::fs::read_to_string(disk.join(f)).ok()?;
-        let s = s.trim();
-        (!s.is_empty()).then(|| s.to_owned())
-    })
-}
-
-fn basename(p: &Path) -> String {
-    p.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default()
-}
-
-/// Parses `dddd:bb:ss.f`.
-fn parse_pci(s: &str) -> Option<PciAddress> {
-    let (domain, rest) = s.split_once(':')?;
-    let (bus, rest) = rest.split_once(':')?;
-    let (slot, function) = rest.split_once('.')?;
-    let hex = |x: &str| i64::from_str_radix(x, 16).ok();
-    Some(PciAddress {
-        domain: hex(domain)?,
-        bus: hex(bus)?,
-        slot: hex(slot)?,
-        function: hex(function)?,
-    })
-}
-
-/// Walks the `/devices/pciDDDD:BB/<dddd:bb:ss.f>/...` chain to the first
-/// function driven by a known disk controller, and fills the address.
-fn pci_address(path: &str, d: &mut Disk) -> bool {
-    let Some(start) = path.find("/devices/pci") else {
-        return false;
-    };
-    // `/devices/pciDDDD:BB` is the root bridge; the functions follow.
-    let Some((bridge, chain)) = path[start + 12..].split_once('/') else {
-        return false;
-    };
-    let mut prefix = PathBuf::from(format!("{}{bridge}", &path[..start + 12]));
-    for comp in chain.split('/') {
-        let Some(pci) = parse_pci(comp) else {
-            return false;
-        };
-        prefix.push(comp);
-        let driver = std::fs::read_link(prefix.join("driver")).map(|p| basename(&p));
-        if let Some(drv) = driver.ok().filter(|d| CONTROLLERS.contains(&d.as_str())) {
-            d.pci = pci;
-            return bus_details(&drv, &prefix, path, d);
-        }
-    }
-    false
-}
-
-/// Bus type, bus and unit from the path below the controller.
-fn bus_details(driver: &str, controller: &Path, path: &str, d: &mut Disk) -> bool {
-    let hctl = number_after(path, "/target").and_then(|_| path.split('/').find_map(parse_hctl));
-    let ata = number_after(path, "/ata");
-    match (driver, hctl) {
-        ("ata_piix", Some(t)) => {
-            d.bus_type = "ide";
-            d.bus = port_index(controller, ata);
-            d.unit = t.2;
-        }
-        ("sym53c8xx", Some(t)) => (d.bus_type, d.unit) = ("scsi", t.2),
-        ("virtio-pci", Some(t)) => (d.bus_type, d.unit) = ("scsi", t.3),
-        ("virtio-pci", None) => d.bus_type = "virtio",
-        ("ahci", _) if ata.is_some() => {
-            (d.bus_type, d.unit) = ("sata", port_index(controller, ata))
-        }
-        ("nvme", _) => d.bus_type = "nvme",
-        ("xhci_hcd" | "ehci-pci", _) => d.bus_type = "usb",
-        _ => return false,
-    }
-    true
-}
-
-/// The decimal number right after the first `tag` in `path`.
-fn number_after(path: &str, tag: &str) -> Option<i64> {
-    let rest = &path[path.find(tag)? + tag.len()..];
-    let end = rest
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(rest.len());
-    rest[..end].parse().ok()
-}
-
-/// A SCSI `H:C:T:L` path component.
-fn parse_hctl(comp: &str) -> Option<(i64, i64, i64, i64)> {
-    let mut f = comp.split(':').map(|x| x.parse::<i64>().ok());
-    let t = (f.next()??, f.next()??, f.next()??, f.next()??);
-    f.next().is_none().then_some(t)
-}
-
-/// The position of port `ataN` among the controller's ata ports.
-fn port_index(controller: &Path, ata: Option<i64>) -> i64 {
-    let Some(ata) = ata else { return 0 };
-    let ports = std::fs::read_dir(controller)
-        .into_iter()
-        .flatten()
-        .flatten();
-    ports
-        .filter_map(|e| number_after(&format!("/{}", e.file_name().to_string_lossy()), "/ata"))
-        .filter(|n| *n < ata)
-        .count() as i64
 }
 
 // ---- guest-get-disks ----------------------------------------------------------
@@ -280,6 +124,7 @@ struct Entry {
     deps: Option<Vec<String>>,
     address: Option<Disk>,
     alias: Option<String>,
+    smart: Option<NvmeSmart>,
 }
 
 /// `guest-get-disks`: every /sys/block device with a non-zero size and its
@@ -294,7 +139,7 @@ pub(crate) fn disks(root: &Root, out: &mut dyn FnMut(&DiskInfo<'_>) -> Result<()
     let mut entries = Vec::new();
     for e in dir.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
-        disk_entries(&e.path(), &name, &mut entries);
+        disk_entries(root, &e.path(), &name, &mut entries);
     }
     for e in entries.iter().rev() {
         let deps: Option<Vec<&str>> = e
@@ -307,13 +152,14 @@ pub(crate) fn disks(root: &Root, out: &mut dyn FnMut(&DiskInfo<'_>) -> Result<()
             dependencies: deps.as_deref(),
             address: e.address.as_ref().map(Disk::address),
             alias: e.alias.as_deref(),
+            smart: e.smart,
         })?;
     }
     Ok(())
 }
 
 /// Pushes the disk's partitions, then the disk (the caller reverses).
-fn disk_entries(link: &Path, name: &str, entries: &mut Vec<Entry>) {
+fn disk_entries(root: &Root, link: &Path, name: &str, entries: &mut Vec<Entry>) {
     let size = std::fs::read_to_string(link.join("size")).unwrap_or_default();
     if size.trim().is_empty() || size.trim() == "0" {
         return;
@@ -334,17 +180,28 @@ fn disk_entries(link: &Path, name: &str, entries: &mut Vec<Entry>) {
         deps: Some(vec![dev.clone()]),
         address: None,
         alias: None,
+        smart: None,
     }));
     let is_virtual = real.to_string_lossy().contains("/devices/virtual/");
+    let address = (!is_virtual).then(|| real_disk(root, &real));
     entries.push(Entry {
+        smart: smart(root, &dev, &real, address.as_ref()),
         name: dev,
         partition: false,
         deps: slaves(&real),
-        address: (!is_virtual).then(|| real_disk(&real)),
+        address,
         alias: std::fs::read_to_string(real.join("dm/name"))
             .ok()
             .map(|s| s.trim().to_owned()),
     });
+}
+
+/// The SMART log of a disk on the NVMe bus (upstream asks no other kind).
+fn smart(root: &Root, dev: &str, syspath: &Path, address: Option<&Disk>) -> Option<NvmeSmart> {
+    if address?.bus_type != "nvme" {
+        return None;
+    }
+    nvme::smart(&root.path(dev), udev::devnum(syspath)?)
 }
 
 /// Device nodes of `slaves/`, when the directory exists.
@@ -362,21 +219,9 @@ fn slaves(devpath: &Path) -> Option<Vec<String>> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::super::mounts::tests::write_mountinfo;
-    use super::super::testutil::temp_dir;
+    use super::super::testutil::{link, put, temp_dir};
     use super::*;
-    use std::os::unix::fs::symlink;
-
-    fn put(root: &Path, rel: &str, content: &str) {
-        let p = root.join(rel);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, content).unwrap();
-    }
-
-    fn link(root: &Path, rel: &str, target: &str) {
-        let p = root.join(rel);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        symlink(target, p).unwrap();
-    }
+    use std::path::PathBuf;
 
     const VDA: &str = "sys/devices/pci0000:00/0000:00:04.0/virtio1/block/vda";
     const SDA: &str =
@@ -499,14 +344,27 @@ mod tests {
     }
 
     #[test]
-    fn fsinfo_missing_sysfs_node_is_an_error() {
+    fn fsinfo_lists_a_device_missing_from_sysfs_by_its_numbers() {
         let _fds = super::super::testutil::fd_count_guard();
         let d = temp_dir("nosys");
         write_mountinfo(&d, "1 0 8:1 / / rw - ext4 /dev/sda1 rw\n");
+        let v = fsinfo(&Root::new(d.clone())).unwrap();
+        assert_eq!(v.len(), 1);
+        assert_eq!(
+            (
+                v[0].0.as_str(),
+                v[0].1.as_str(),
+                v[0].2.as_str(),
+                &v[0].3[..]
+            ),
+            ("8:1", "/", "ext4", &[][..])
+        );
+        // Any other failure of the lookup is still an error.
+        put(&d, "sys/dev/block", "a file, not a directory");
         let e = fsinfo(&Root::new(d)).unwrap_err();
         assert_eq!(
             e.text(),
-            "realpath(\"/sys/dev/block/8:1\"): No such file or directory"
+            "realpath(\"/sys/dev/block/8:1\"): Not a directory"
         );
     }
 
@@ -523,10 +381,12 @@ mod tests {
         let root = Root::new(tree());
         let mut v = Vec::new();
         disks(&root, &mut |d| {
-            let a = d
-                .address
-                .map(|a| (a.bus_type.to_owned(), a.pci_controller.slot, a.unit));
+            let a = d.address.map(|a| {
+                let scsi = (a.bus, a.target, a.unit);
+                (a.bus_type.to_owned(), a.pci_controller.slot, scsi)
+            });
             let deps = d.dependencies.map(|x| x.join(","));
+            assert_eq!(d.smart, None, "no NVMe disk here");
             v.push((
                 d.name.to_owned(),
                 d.partition,
@@ -552,14 +412,14 @@ mod tests {
                     "/dev/sda".into(),
                     false,
                     None,
-                    Some(("scsi".into(), 5, 7)),
+                    Some(("scsi".into(), 5, (0, 3, 7))),
                     None
                 ),
                 (
                     "/dev/vda".into(),
                     false,
                     None,
-                    Some(("virtio".into(), 4, 0)),
+                    Some(("virtio".into(), 4, (0, 0, 0))),
                     None
                 ),
                 (
@@ -584,15 +444,5 @@ mod tests {
         })
         .unwrap();
         let _ = n;
-    }
-
-    #[test]
-    fn pci_and_scsi_parsing() {
-        let _fds = super::super::testutil::fd_count_guard();
-        let p = parse_pci("0000:00:1f.2").unwrap();
-        assert_eq!((p.domain, p.bus, p.slot, p.function), (0, 0, 0x1f, 2));
-        assert_eq!(parse_hctl("2:0:1:3"), Some((2, 0, 1, 3)));
-        assert_eq!(parse_hctl("0000:00:1f.2"), None);
-        assert_eq!(number_after("/a/ata3/host2", "/ata"), Some(3));
     }
 }

@@ -1,19 +1,20 @@
-//! `guest-get/set-vcpus`, the memory-block commands, `guest-get-cpustats`,
-//! `guest-get-diskstats` and `guest-get-load` (protocol notes 3.3), read
-//! from sysfs and procfs under the platform's [`Root`].
+//! The memory-block commands, `guest-get-cpustats`, `guest-get-diskstats`
+//! and `guest-get-load` (protocol notes 3.3), read from sysfs and procfs
+//! under the platform's [`Root`]; and the sysfs helpers `vcpus` shares.
 
 use std::io::ErrorKind;
 
-use qga_core::errno::ENOENT;
 use qga_core::platform::{
-    CpuStats, DiskStats, DiskStatsInfo, Error, LoadAverage, LogicalProcessor, MemoryBlock,
-    MemoryBlockResponse, Result,
+    CpuStats, DiskStats, DiskStatsInfo, Error, LoadAverage, MemoryBlock, MemoryBlockResponse,
+    Result,
 };
 
-use super::root::Root;
-use super::sys::os_errno;
+use rustix::fd::OwnedFd;
+use rustix::fs::{Mode, OFlags};
 
-const CPU_DIR: &str = "/sys/devices/system/cpu";
+use super::root::Root;
+use super::sys::{os_errno, rx_errno};
+
 const MEMORY_DIR: &str = "/sys/devices/system/memory";
 const PROC_STAT: &str = "/proc/stat";
 const DISKSTATS: &str = "/proc/diskstats";
@@ -23,9 +24,16 @@ const LOADAVG: &str = "/proc/loadavg";
 /// targets (only alpha differs), so no syscall or auxv lookup is needed.
 const CLK_TCK: u64 = 100;
 
-/// `open("<path>"): <strerror>`, qemu-ga's text for these files.
-fn open_error(path: &str, e: &std::io::Error) -> Error {
-    Error::errno(os_errno(e), format_args!("open(\"{path}\")"))
+/// `Could not open '<path>': <strerror>`, qemu-ga's text (10.2+, its
+/// `error_setg_file_open`) for the files and directories read here.
+fn open_error(path: &str, errno: i32) -> Error {
+    Error::errno(errno, format_args!("Could not open '{path}'"))
+}
+
+/// Opens the directory `dir`.
+pub(super) fn open_dir(root: &Root, dir: &str) -> Result<OwnedFd> {
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    rustix::fs::open(root.path(dir), flags, Mode::empty()).map_err(|e| open_error(dir, rx_errno(e)))
 }
 
 /// The number after `prefix` in a directory name (`cpu12` -> 12).
@@ -38,7 +46,7 @@ fn index_of(name: &str, prefix: &str) -> Option<u64> {
 }
 
 /// Subdirectories `<prefix><n>` of `dir`, in readdir order.
-fn indexed_dirs(root: &Root, dir: &str, prefix: &str) -> std::io::Result<Vec<u64>> {
+pub(super) fn indexed_dirs(root: &Root, dir: &str, prefix: &str) -> std::io::Result<Vec<u64>> {
     let mut ids = Vec::new();
     for e in std::fs::read_dir(root.path(dir))? {
         let e = e?;
@@ -50,74 +58,6 @@ fn indexed_dirs(root: &Root, dir: &str, prefix: &str) -> std::io::Result<Vec<u64
         }
     }
     Ok(ids)
-}
-
-// ---- vCPUs ------------------------------------------------------------------
-
-/// `guest-get-vcpus`: every `cpuN` directory; no `online` file means online
-/// and not offlinable (typically cpu0).
-pub(crate) fn vcpus(
-    root: &Root,
-    out: &mut dyn FnMut(&LogicalProcessor) -> Result<()>,
-) -> Result<()> {
-    let ids = indexed_dirs(root, CPU_DIR, "cpu")
-        .map_err(|e| Error::errno(os_errno(&e), format_args!("opendir(\"{CPU_DIR}\")")))?;
-    let mut cpus = Vec::with_capacity(ids.len());
-    for id in ids {
-        let id = i64::try_from(id).unwrap_or(i64::MAX);
-        let (online, can_offline) = match read_online(root, id)? {
-            Some(online) => (online, true),
-            None => (true, false),
-        };
-        cpus.push(LogicalProcessor {
-            logical_id: id,
-            online,
-            can_offline: Some(can_offline),
-        });
-    }
-    if cpus.is_empty() {
-        return Err(Error::msg(format_args!("guest reported zero VCPUs")));
-    }
-    cpus.iter().try_for_each(out)
-}
-
-/// The first byte of `cpuN/online` != '0'; `None` when the file is missing.
-fn read_online(root: &Root, id: i64) -> Result<Option<bool>> {
-    let path = format!("{CPU_DIR}/cpu{id}/online");
-    match std::fs::read(root.path(&path)) {
-        Ok(b) => match b.first() {
-            Some(c) => Ok(Some(*c != b'0')),
-            None => Err(Error::msg(format_args!(
-                "pread(\"{path}\"): unexpected EOF"
-            ))),
-        },
-        Err(e) if e.kind() == ErrorKind::NotFound && root.path(cpu_dir(id)).is_dir() => Ok(None),
-        Err(e) => Err(open_error(&path, &e)),
-    }
-}
-
-fn cpu_dir(id: i64) -> String {
-    format!("{CPU_DIR}/cpu{id}")
-}
-
-/// One entry of `guest-set-vcpus`: writes `0`/`1` only when it changes.
-pub(crate) fn set_vcpu(root: &Root, id: i64, online: bool) -> Result<()> {
-    let dir = cpu_dir(id);
-    if !root.path(&dir).is_dir() {
-        return Err(Error::errno(ENOENT, format_args!("open(\"{dir}\")")));
-    }
-    match read_online(root, id)? {
-        None if online => Ok(()), // "pretend successful re-onlining"
-        None => Err(Error::msg(format_args!(
-            "logical processor #{id} can't be offlined"
-        ))),
-        Some(now) if now == online => Ok(()),
-        Some(_) => {
-            let path = format!("{dir}/online");
-            std::fs::write(root.path(&path), if online { "1" } else { "0" })
-                .map_err(|e| Error::errno(os_errno(&e), format_args!("pwrite(\"{path}\")")))
-        }
-    }
 }
 
 // ---- memory blocks ----------------------------------------------------------
@@ -150,13 +90,14 @@ pub(crate) fn memory_blocks(
 
 /// (online, can-offline) of one block; no `state` file: online, fixed.
 fn read_block(root: &Root, index: u64) -> Result<(bool, bool)> {
-    let dir = format!("{MEMORY_DIR}/memory{index}");
-    let state = match root.read(format!("{dir}/state")) {
+    let dir = format!("{MEMORY_DIR}/memory{index}/");
+    drop(open_dir(root, &dir)?); // for qemu-ga's error if it went away
+    let state = match root.read(format!("{dir}state")) {
         Ok(s) => s,
         Err(e) if e.kind() == ErrorKind::NotFound => return Ok((true, false)),
         Err(e) => return Err(sysfs_error("state", &e)),
     };
-    let removable = match std::fs::read(root.path(format!("{dir}/removable"))) {
+    let removable = match std::fs::read(root.path(format!("{dir}removable"))) {
         Ok(b) => b.first().is_some_and(|c| *c != b'0'),
         Err(e) if e.kind() == ErrorKind::NotFound => false,
         Err(e) => return Err(sysfs_error("removable", &e)),
@@ -211,7 +152,7 @@ pub(crate) fn memory_block_size(root: &Root) -> Result<u64> {
 pub(crate) fn cpu_stats(root: &Root, out: &mut dyn FnMut(&CpuStats) -> Result<()>) -> Result<()> {
     let text = root
         .read(PROC_STAT)
-        .map_err(|e| open_error(PROC_STAT, &e))?;
+        .map_err(|e| open_error(PROC_STAT, os_errno(&e)))?;
     let stats: Vec<CpuStats> = text.lines().map_while(parse_cpu_line).flatten().collect();
     stats.iter().try_for_each(out)
 }
@@ -248,7 +189,7 @@ pub(crate) fn disk_stats(
 ) -> Result<()> {
     let text = root
         .read(DISKSTATS)
-        .map_err(|e| open_error(DISKSTATS, &e))?;
+        .map_err(|e| open_error(DISKSTATS, os_errno(&e)))?;
     for line in text.lines() {
         if let Some(info) = parse_disk_line(line) {
             out(&info)?;
@@ -345,77 +286,15 @@ mod tests {
         assert_eq!(super::decimal("-1.0"), None);
         assert_eq!(super::decimal("1e3"), None);
         assert_eq!(super::decimal(".5"), None);
+        // str::parse takes a sign; the kernel's numbers have none.
+        assert_eq!(super::decimal("+1.5"), None);
+        assert_eq!(super::decimal("1.+5"), None);
+        // Up to 9 fractional digits (the kernel prints 2).
+        assert_eq!(super::decimal("0.123456789"), Some(0.123_456_789));
+        assert_eq!(super::decimal("0.1234567890"), None);
     }
+    use super::super::testutil::put;
     use super::*;
-    use std::path::Path;
-
-    fn put(root: &Path, rel: &str, content: &str) {
-        let p = root.join(rel);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, content).unwrap();
-    }
-
-    fn cpu_tree() -> Root {
-        let d = temp_dir("cpus");
-        std::fs::create_dir_all(d.join("sys/devices/system/cpu/cpu0")).unwrap();
-        put(&d, "sys/devices/system/cpu/cpu1/online", "1\n");
-        put(&d, "sys/devices/system/cpu/cpu2/online", "0\n");
-        std::fs::create_dir_all(d.join("sys/devices/system/cpu/cpufreq")).unwrap();
-        put(&d, "sys/devices/system/cpu/cpu3", "a file, not a cpu");
-        Root::new(d)
-    }
-
-    fn get_vcpus(root: &Root) -> Vec<(i64, bool, bool)> {
-        let mut v = Vec::new();
-        vcpus(root, &mut |c| {
-            v.push((c.logical_id, c.online, c.can_offline.unwrap()));
-            Ok(())
-        })
-        .unwrap();
-        v.sort();
-        v
-    }
-
-    #[test]
-    fn vcpus_read_online_files() {
-        let _fds = super::super::testutil::fd_count_guard();
-        let r = cpu_tree();
-        assert_eq!(
-            get_vcpus(&r),
-            [(0, true, false), (1, true, true), (2, false, true)]
-        );
-    }
-
-    #[test]
-    fn set_vcpu_writes_only_changes() {
-        let _fds = super::super::testutil::fd_count_guard();
-        let r = cpu_tree();
-        set_vcpu(&r, 2, true).unwrap();
-        set_vcpu(&r, 1, true).unwrap();
-        set_vcpu(&r, 0, true).unwrap();
-        assert_eq!(
-            get_vcpus(&r),
-            [(0, true, false), (1, true, true), (2, true, true)]
-        );
-        let e = set_vcpu(&r, 0, false).unwrap_err();
-        assert_eq!(e.text(), "logical processor #0 can't be offlined");
-        let e = set_vcpu(&r, 9, true).unwrap_err();
-        assert_eq!(
-            e.text(),
-            "open(\"/sys/devices/system/cpu/cpu9\"): No such file or directory"
-        );
-    }
-
-    #[test]
-    fn vcpus_of_this_machine() {
-        let _fds = super::super::testutil::fd_count_guard();
-        let r = Root::default();
-        assert!(!get_vcpus(&r).is_empty());
-        let e = vcpus(&Root::new(temp_dir("nocpu")), &mut |_| Ok(())).unwrap_err();
-        assert!(e
-            .text()
-            .starts_with("opendir(\"/sys/devices/system/cpu\"): "));
-    }
 
     fn mem_tree() -> Root {
         let d = temp_dir("mem");
@@ -561,6 +440,22 @@ mod tests {
         })
         .unwrap();
         assert!(n >= 1, "this machine's /proc/diskstats");
+    }
+
+    #[test]
+    fn missing_proc_files_give_could_not_open() {
+        let _fds = super::super::testutil::fd_count_guard();
+        let r = Root::new(temp_dir("noproc"));
+        let e = cpu_stats(&r, &mut |_| Ok(())).unwrap_err();
+        assert_eq!(
+            e.text(),
+            "Could not open '/proc/stat': No such file or directory"
+        );
+        let e = disk_stats(&r, &mut |_| Ok(())).unwrap_err();
+        assert_eq!(
+            e.text(),
+            "Could not open '/proc/diskstats': No such file or directory"
+        );
     }
 
     #[test]

@@ -168,19 +168,10 @@ fn record_time(rec: &[u8]) -> f64 {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::super::testutil::temp_dir;
     use super::*;
-
-    fn utmp_record(kind: i16, user: &str, sec: i32, usec: i32) -> Vec<u8> {
-        let mut r = vec![0u8; UTMP_RECORD];
-        r[..2].copy_from_slice(&kind.to_le_bytes());
-        r[UT_USER..UT_USER + user.len()].copy_from_slice(user.as_bytes());
-        r[UT_TV..UT_TV + 4].copy_from_slice(&sec.to_le_bytes());
-        r[UT_TV + 4..UT_TV + 8].copy_from_slice(&usec.to_le_bytes());
-        r
-    }
 
     fn collect_users(path: &Path) -> Vec<(String, f64)> {
         let mut got = Vec::new();
@@ -192,31 +183,84 @@ mod tests {
         got
     }
 
-    #[test]
-    fn users_deduplicated_keeping_earliest_login() {
-        let dir = temp_dir("utmp");
-        let path = dir.join("utmp");
-        let mut data = utmp_record(2, "reboot", 1, 0); // BOOT_TIME
-        data.extend(utmp_record(USER_PROCESS, "alice", 100, 500_000));
-        data.extend(utmp_record(USER_PROCESS, "bob", 50, 0));
-        data.extend(utmp_record(8, "carol", 10, 0)); // DEAD_PROCESS
-        data.extend(utmp_record(USER_PROCESS, "alice", 90, 250_000));
-        data.extend(utmp_record(USER_PROCESS, &"x".repeat(32), 7, 0));
-        std::fs::write(&path, &data).unwrap();
-        let got = collect_users(&path);
-        let want = [("alice", 90.25), ("bob", 50.0), (&*"x".repeat(32), 7.0)];
-        assert_eq!(got.len(), want.len());
-        for ((n, t), (wn, wt)) in got.iter().zip(want) {
-            assert_eq!((n.as_str(), *t), (wn, wt));
-        }
+    /// Login records in `utmpdump`'s text form: type, pid, id, user, line,
+    /// host, address, time. `utmpdump -r` (util-linux) turns them into
+    /// glibc's binary `struct utmp`, so the test does not lean on the
+    /// parser's own idea of the record layout.
+    const RECORDS: &str = "\
+[2] [00000] [~~  ] [reboot  ] [~           ] [6.1.0-cloud-amd64] [0.0.0.0        ] [2024-01-02T03:00:00,000000+00:00]
+[7] [01234] [ts/0] [alice   ] [pts/0       ] [host.example] [192.0.2.1      ] [2024-01-02T03:04:05,250000+00:00]
+[7] [01240] [ts/1] [bob     ] [pts/1       ] [] [0.0.0.0        ] [2024-01-02T02:00:00,000000+00:00]
+[8] [00042] [ts/2] [carol   ] [pts/2       ] [] [0.0.0.0        ] [2024-01-01T00:00:00,000000+00:00]
+[7] [01300] [ts/3] [alice   ] [pts/3       ] [] [0.0.0.0        ] [2024-01-02T01:30:00,500000+00:00]
+[7] [01301] [tty1] [abcdefghijklmnopqrstuvwxyz012345] [tty1        ] [] [0.0.0.0        ] [2024-01-02T00:00:07,000000+00:00]
+[6] [01302] [tty2] [LOGIN   ] [tty2        ] [] [0.0.0.0        ] [2024-01-02T00:00:08,000000+00:00]
+";
+
+    /// 2024-01-02T00:00:00Z.
+    const JAN2: f64 = 1_704_153_600.0;
+
+    /// `text` through `utmpdump -r` into a file.
+    fn utmpdump(text: &str) -> std::path::PathBuf {
+        use std::io::Write;
+        let path = temp_dir("utmpdump").join("utmp");
+        let mut child = std::process::Command::new("utmpdump")
+            .arg("-r")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::fs::File::create(&path).unwrap())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("utmpdump (util-linux)");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
+        assert!(child.wait().unwrap().success());
+        path
     }
 
     #[test]
-    fn missing_utmp_means_nobody() {
+    fn users_deduplicated_keeping_earliest_login() {
+        let path = utmpdump(RECORDS);
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 7 * 384);
+        let want = vec![
+            ("alice".to_string(), JAN2 + 5400.5),
+            ("bob".to_string(), JAN2 + 7200.0),
+            ("abcdefghijklmnopqrstuvwxyz012345".to_string(), JAN2 + 7.0),
+        ];
+        assert_eq!(collect_users(&path), want);
+    }
+
+    /// The same records as coreutils' `who` (glibc's utmp reader) lists them.
+    #[test]
+    fn users_are_who_lists() {
+        let path = utmpdump(RECORDS);
+        let out = std::process::Command::new("who")
+            .arg(&path)
+            .output()
+            .expect("who (coreutils)");
+        let mut who: Vec<String> = Vec::new();
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            let user = line.split(' ').next().unwrap().to_string();
+            if !who.contains(&user) {
+                who.push(user);
+            }
+        }
+        let ours: Vec<String> = collect_users(&path).into_iter().map(|u| u.0).collect();
+        assert_eq!(ours, who);
+    }
+
+    #[test]
+    fn missing_or_short_utmp_means_nobody() {
         assert!(collect_users(Path::new("/nonexistent/utmp")).is_empty());
-        // The real file parses whatever it holds.
-        let real = collect_users(Path::new(DEFAULT_UTMP));
-        assert!(real.iter().all(|(n, t)| !n.is_empty() && *t > 0.0));
+        // A torn last record is not a login.
+        let path = utmpdump(RECORDS);
+        let mut data = std::fs::read(&path).unwrap();
+        data.truncate(2 * 384 - 1);
+        std::fs::write(&path, &data).unwrap();
+        assert!(collect_users(&path).is_empty());
     }
 
     #[test]

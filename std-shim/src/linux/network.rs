@@ -258,9 +258,11 @@ fn add_address(list: &mut Vec<Iface>, m: &[u8]) {
 struct Route {
     iface: String,
     dest: String,
+    /// IPv4 only (IPv6 routes have `nexthop`).
     gateway: Option<String>,
     mask: Option<String>,
     source: Option<String>,
+    nexthop: Option<String>,
     dest_prefix: Option<String>,
     src_prefix: Option<String>,
     nums: [i64; 6], // metric refcnt use mtu window irtt
@@ -309,7 +311,7 @@ fn reply(r: &Route) -> NetworkRoute<'_> {
         desprefixlen: r.dest_prefix.as_deref(),
         source: r.source.as_deref(),
         srcprefixlen: r.src_prefix.as_deref(),
-        nexthop: if r.v6 { r.gateway.as_deref() } else { None },
+        nexthop: r.nexthop.as_deref(),
     }
 }
 
@@ -322,11 +324,20 @@ fn hex_v6(s: &str) -> Option<String> {
     Some(Ipv6Addr::from(u128::from_str_radix(s, 16).ok()?).to_string())
 }
 
+/// A 32-bit word read the way qemu-ga's `sscanf` stores it in a C `int`:
+/// `%x` of `ffffffff` is -1, `%d` of `4294967295` too.
+fn c_int(word: u32) -> i64 {
+    i64::from(word as i32)
+}
+
 /// `Iface Destination Gateway Flags RefCnt Use Metric Mask MTU Window IRTT`
 /// (addresses and flags in hex, the counters in decimal).
 fn parse_v4(line: &str) -> Option<Route> {
     let f: Vec<&str> = line.split_ascii_whitespace().collect();
-    let n = |i: usize| f.get(i).and_then(|x| x.parse::<i64>().ok());
+    let n = |i: usize| {
+        let v = f.get(i)?.parse::<i64>().ok()?;
+        Some(c_int(v as u32)) // glibc's %d: parsed as a long, cut to an int
+    };
     Some(Route {
         iface: (*f.first()?).to_owned(),
         dest: hex_v4(f.get(1)?)?,
@@ -338,23 +349,26 @@ fn parse_v4(line: &str) -> Option<Route> {
     })
 }
 
-/// `dest dest_plen src src_plen nexthop metric refcnt use flags iface`.
+/// `dest dest_plen src src_plen nexthop metric refcnt use flags iface`, all
+/// numbers in hex. Like qemu-ga: metric, refcnt and use as C ints (so the
+/// kernel's `ffffffff` metric of an unreachable route is -1), prefix
+/// lengths as decimal strings, the next hop as `nexthop` (no `gateway`).
+/// `flags` stays the kernel's 32-bit word; qemu-ga sign-extends it into
+/// the uint64 member, so `80200001` (a local route) would read
+/// 18446744071564165121 there.
 fn parse_v6(line: &str) -> Option<Route> {
     let f: Vec<&str> = line.split_ascii_whitespace().collect();
-    let n = |i: usize| f.get(i).and_then(|x| i64::from_str_radix(x, 16).ok());
-    let plen = |i: usize| {
-        f.get(i)
-            .and_then(|x| u32::from_str_radix(x, 16).ok())
-            .map(|p| p.to_string())
-    };
+    let word = |i: usize| f.get(i).and_then(|x| u32::from_str_radix(x, 16).ok());
+    let n = |i: usize| word(i).map(c_int);
+    let plen = |i: usize| word(i).map(|p| c_int(p).to_string());
     Some(Route {
         iface: (*f.get(9)?).to_owned(),
         dest: hex_v6(f.first()?)?,
         dest_prefix: Some(plen(1)?),
         source: Some(hex_v6(f.get(2)?)?),
         src_prefix: Some(plen(3)?),
-        gateway: Some(hex_v6(f.get(4)?)?),
-        flags: u64::from_str_radix(f.get(8)?, 16).ok()?,
+        nexthop: Some(hex_v6(f.get(4)?)?),
+        flags: word(8)?.into(),
         nums: [n(5)?, n(6)?, n(7)?, 0, 0, 0],
         v6: true,
         ..Route::default()
@@ -502,38 +516,132 @@ mod tests {
         assert!(dev_stats(text, "eth0").is_none());
     }
 
+    const ROUTE: &str =
+        "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n\
+        eth0\t00000000\t010200C0\t0003\t0\t0\t100\t00000000\t0\t0\t0\n\
+        eth0\t000200C0\t00000000\t0001\t2\t4294967295\t0\t00FFFFFF\t1500\t0\t0\n";
+    const IPV6_ROUTE: &str = "\
+        fd000000000000000000000000000000 40 00000000000000000000000000000000 00 \
+        00000000000000000000000000000000 00000100 00000001 00000000 00000001     eth0\n\
+        00000000000000000000000000000000 00 00000000000000000000000000000000 00 \
+        fd000000000000000000000000000001 00000400 00000002 00000000 00000003     eth0\n\
+        00000000000000000000000000000001 80 00000000000000000000000000000000 00 \
+        00000000000000000000000000000000 00000000 00000002 00000000 80200001       lo\n\
+        00000000000000000000000000000000 00 00000000000000000000000000000000 00 \
+        00000000000000000000000000000000 ffffffff 00000001 ffffffff 00200200       lo\n";
+
+    fn v4_route<'a>(dest: &'a str, gw: &'a str, mask: &'a str, nums: [i64; 6]) -> NetworkRoute<'a> {
+        let [metric, refcnt, use_, mtu, window, irtt] = nums;
+        NetworkRoute {
+            iface: "eth0",
+            destination: dest,
+            metric,
+            version: 4,
+            gateway: Some(gw),
+            mask: Some(mask),
+            irtt: Some(irtt),
+            flags: None,
+            refcnt: Some(refcnt),
+            use_: Some(use_),
+            window: Some(window),
+            mtu: Some(mtu),
+            ..NetworkRoute::default()
+        }
+    }
+
+    /// An IPv6 route: no gateway, mask, mtu, window or irtt.
+    fn v6_route<'a>(
+        iface: &'a str,
+        dest: &'a str,
+        plen: &'a str,
+        hop: &'a str,
+    ) -> NetworkRoute<'a> {
+        NetworkRoute {
+            iface,
+            destination: dest,
+            version: 6,
+            desprefixlen: Some(plen),
+            source: Some("::"),
+            srcprefixlen: Some("0"),
+            nexthop: Some(hop),
+            ..NetworkRoute::default()
+        }
+    }
+
+    /// Every field of an ipv6_route line reaches the reply (source and
+    /// next hop included).
     #[test]
-    fn routes_parse_both_families() {
+    fn ipv6_route_fields_all_reach_the_reply() {
+        let line = "20010db8000000000000000000000000 30 20010db8000100000000000000000000 40 \
+                    fe800000000000000000000000000001 00000400 00000002 00000007 00000003 eth1";
+        let r = parse_v6(line).unwrap();
+        assert_eq!(
+            format!("{:?}", reply(&r)),
+            "NetworkRoute { iface: \"eth1\", destination: \"2001:db8::\", metric: 1024, \
+             version: 6, gateway: None, mask: None, irtt: None, flags: Some(3), \
+             refcnt: Some(2), use_: Some(7), window: None, mtu: None, desprefixlen: Some(\"48\"), \
+             source: Some(\"2001:db8:1::\"), srcprefixlen: Some(\"64\"), nexthop: Some(\"fe80::1\") }"
+        );
+    }
+
+    #[test]
+    fn routes_parse_both_families_like_qemu_ga() {
         let _fds = super::super::testutil::fd_count_guard();
         let d = temp_dir("routes");
         std::fs::create_dir_all(d.join("proc/net")).unwrap();
-        std::fs::write(d.join("proc/net/route"), "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\neth0\t00000000\t010200C0\t0003\t0\t0\t100\t00000000\t0\t0\t0\neth0\t000200C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t1500\t0\t0\n").unwrap();
-        std::fs::write(d.join("proc/net/ipv6_route"), "fd000000000000000000000000000000 40 00000000000000000000000000000000 00 00000000000000000000000000000000 00000100 00000001 00000000 00000001     eth0\n").unwrap();
-        let mut v = Vec::new();
+        std::fs::write(d.join("proc/net/route"), ROUTE).unwrap();
+        std::fs::write(d.join("proc/net/ipv6_route"), IPV6_ROUTE).unwrap();
+        let mut got = Vec::new();
         routes(&Root::new(d.clone()), &mut |r| {
-            v.push(format!(
-                "{} {} {:?} {:?} {} {} {:?} {:?} {:?}",
-                r.version,
-                r.iface,
-                r.destination,
-                r.gateway.or(r.nexthop),
-                r.metric,
-                r.flags.unwrap(),
-                r.mask,
-                r.desprefixlen,
-                r.mtu
-            ));
+            got.push(format!("{r:?}"));
             Ok(())
         })
         .unwrap();
-        assert_eq!(
-            v,
-            [
-                r#"4 eth0 "0.0.0.0" Some("192.0.2.1") 100 3 Some("0.0.0.0") None Some(0)"#,
-                r#"4 eth0 "192.0.2.0" Some("0.0.0.0") 0 1 Some("255.255.255.0") None Some(1500)"#,
-                r#"6 eth0 "fd00::" Some("::") 256 1 None Some("64") None"#,
-            ]
-        );
+        let want = [
+            NetworkRoute {
+                flags: Some(3),
+                ..v4_route("0.0.0.0", "192.0.2.1", "0.0.0.0", [100, 0, 0, 0, 0, 0])
+            },
+            NetworkRoute {
+                flags: Some(1),
+                ..v4_route(
+                    "192.0.2.0",
+                    "0.0.0.0",
+                    "255.255.255.0",
+                    [0, 2, -1, 1500, 0, 0],
+                )
+            },
+            NetworkRoute {
+                metric: 256,
+                flags: Some(1),
+                refcnt: Some(1),
+                use_: Some(0),
+                ..v6_route("eth0", "fd00::", "64", "::")
+            },
+            NetworkRoute {
+                metric: 1024,
+                flags: Some(3),
+                refcnt: Some(2),
+                use_: Some(0),
+                ..v6_route("eth0", "::", "0", "fd00::1")
+            },
+            NetworkRoute {
+                metric: 0,
+                flags: Some(0x8020_0001),
+                refcnt: Some(2),
+                use_: Some(0),
+                ..v6_route("lo", "::1", "128", "::")
+            },
+            NetworkRoute {
+                metric: -1,
+                flags: Some(0x0020_0200),
+                refcnt: Some(1),
+                use_: Some(-1),
+                ..v6_route("lo", "::", "0", "::")
+            },
+        ];
+        let want: Vec<String> = want.iter().map(|r| format!("{r:?}")).collect();
+        assert_eq!(got, want);
         std::fs::remove_file(d.join("proc/net/ipv6_route")).unwrap();
         let e = routes(&Root::new(d), &mut |_| Ok(())).unwrap_err();
         assert_eq!(

@@ -2,16 +2,21 @@
 //! programs first, as qemu-ga 10.2 runs them; on a guest with none of them
 //! (a bare BusyBox) shutdown falls back to `sync` + the `reboot` syscall.
 
+use std::ffi::OsStr;
 use std::io;
 
 use qga_core::platform::{Error, Result, ShutdownMode, SuspendMode};
 use rustix::system::RebootCommand;
 
+use super::child::Exit;
+use super::helper::{exit_code, failure_error, helper, helper_result, run, ACTION_TIME};
 use super::root::Root;
-use super::sys::{helper_exit_code, is_executable, os_errno, run_helper};
+use super::sys::{is_executable, os_errno};
 
 /// qemu-ga's action text for a failing shutdown helper.
 const SHUTDOWN_ACTION: &str = "shutdown";
+/// The signal an init system's shutdown sends every process first.
+const SIGTERM: i32 = libc::SIGTERM;
 /// qemu-ga's action text for a failing suspend helper.
 const SUSPEND_ACTION: &str = "suspend";
 /// The kernel's suspend interface.
@@ -32,18 +37,12 @@ pub(crate) fn shutdown(
     };
     let direct = root.path(direct);
     if is_executable(&direct) {
-        return run_helper(&[&direct.to_string_lossy()], SHUTDOWN_ACTION);
+        return power_off(&[direct.as_os_str()]);
     }
     let shutdown = root.path("/sbin/shutdown");
     if is_executable(&shutdown) {
-        let argv = [
-            &*shutdown.to_string_lossy(),
-            "-h",
-            flag,
-            "+0",
-            "hypervisor initiated shutdown",
-        ];
-        return run_helper(&argv, SHUTDOWN_ACTION);
+        let args = ["-h", flag, "+0", "hypervisor initiated shutdown"].map(OsStr::new);
+        return power_off(&[&[shutdown.as_os_str()][..], &args].concat());
     }
     rustix::fs::sync();
     syscall(cmd).map_err(|e| {
@@ -52,6 +51,23 @@ pub(crate) fn shutdown(
             format_args!("child process has failed to {SHUTDOWN_ACTION}"),
         )
     })
+}
+
+/// Runs the shutdown helper. One that dies by SIGTERM was caught by the
+/// shutdown it started (systemd stopping the agent's service, with every
+/// process in it): the guest is going down, which is success (no reply),
+/// not the `terminated abnormally` error qemu-ga would still send.
+fn power_off(argv: &[&OsStr]) -> Result<()> {
+    match run(argv, None, true, ACTION_TIME) {
+        Ok(f) if f.exit == Exit::Signal(SIGTERM) => Ok(()),
+        Ok(f) => helper_result(&f.output, f.exit, SHUTDOWN_ACTION),
+        Err(e) => Err(failure_error(&e, argv, SHUTDOWN_ACTION)),
+    }
+}
+
+/// Runs a shutdown or suspend helper within [`ACTION_TIME`].
+fn act(argv: &[&OsStr], action: &str) -> Result<()> {
+    helper(argv, None, action, ACTION_TIME)
 }
 
 /// The names one suspend mode has for each mechanism.
@@ -114,20 +130,20 @@ pub(crate) fn suspend(root: &Root, mode: SuspendMode) -> Result<()> {
 /// supported; then `systemctl <m>`. `None`: not supported.
 fn systemd(root: &Root, n: &Names) -> Option<Result<()>> {
     let ctl = root.which("systemctl")?;
-    let ctl = ctl.to_string_lossy();
+    let ctl = ctl.as_os_str();
     let unit = format!("systemd-{}", n.systemd);
-    let code = helper_exit_code(&[&ctl, "status", &unit])?;
+    let code = exit_code(&[ctl, OsStr::new("status"), OsStr::new(&unit)])?;
     (1..=3)
         .contains(&code)
-        .then(|| run_helper(&[&ctl, n.systemd], SUSPEND_ACTION))
+        .then(|| act(&[ctl, OsStr::new(n.systemd)], SUSPEND_ACTION))
 }
 
 /// `pm-is-supported --<m>` exit 0 means supported; then `pm-<m>`.
 fn pm_utils(root: &Root, n: &Names) -> Option<Result<()>> {
     let probe = root.which("pm-is-supported")?;
-    let code = helper_exit_code(&[&probe.to_string_lossy(), n.pm_flag])?;
+    let code = exit_code(&[probe.as_os_str(), OsStr::new(n.pm_flag)])?;
     let cmd = root.which(n.pm_cmd)?;
-    (code == 0).then(|| run_helper(&[&cmd.to_string_lossy()], SUSPEND_ACTION))
+    (code == 0).then(|| act(&[cmd.as_os_str()], SUSPEND_ACTION))
 }
 
 #[cfg(test)]
@@ -161,6 +177,28 @@ mod tests {
             calls.push(c);
             Err(io::Error::from_raw_os_error(1))
         }
+    }
+
+    /// systemd stopping the agent's service takes the helper with it.
+    #[test]
+    fn a_helper_ended_by_the_shutdown_it_started_is_success() {
+        let _fds = super::super::testutil::fd_count_guard();
+        let d = temp_dir("poweroff-term");
+        script(&d, "sbin/poweroff", "echo going down; kill -TERM $$");
+        let mut calls = Vec::new();
+        let root = Root::new(d.clone());
+        assert_eq!(
+            shutdown(&root, ShutdownMode::Powerdown, &mut fake(&mut calls)),
+            Ok(())
+        );
+        script(&d, "sbin/poweroff", "kill -KILL $$");
+        assert_eq!(
+            shutdown(&root, ShutdownMode::Powerdown, &mut fake(&mut calls))
+                .unwrap_err()
+                .text(),
+            "child process has terminated abnormally"
+        );
+        assert!(calls.is_empty());
     }
 
     #[test]

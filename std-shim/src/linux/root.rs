@@ -9,8 +9,10 @@ use std::path::{Path, PathBuf};
 
 use super::sys::is_executable;
 
-/// `PATH` when the agent's environment has none (glibc's default for root).
-const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+/// `PATH` when the agent's environment has none (glibc's default for root;
+/// also where children are searched, see `child`).
+pub(crate) const DEFAULT_PATH: &str =
+    "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// The root every system path is resolved under.
 #[derive(Clone, Debug)]

@@ -7,6 +7,12 @@
 //! start. Handing it over (instead of a second descriptor on the same file)
 //! means a later `spool_reset` for another request cannot truncate data a
 //! still-running child has not read yet: the next use creates a new memfd.
+//!
+//! Bounded at qemu-ga's 64 MiB message size ([`MAX_SPOOL`]): a write past
+//! it releases the spool and fails with qemu-ga's oversized-message text.
+//! The memory goes back when the request that filled the spool ends
+//! ([`Spool::release`], called by the core's `Spool::release` hook, and on
+//! the next reset).
 
 use std::os::fd::OwnedFd;
 
@@ -14,6 +20,13 @@ use qga_core::platform::{Error, Result};
 use rustix::fs::{MemfdFlags, SeekFrom};
 
 use super::sys::{retry, rx_errno};
+
+/// The most the spool holds: qemu-ga's message size limit (protocol
+/// notes 1.4), which no decoded argument of an accepted message exceeds.
+pub const MAX_SPOOL: u64 = 64 << 20;
+
+/// qemu-ga's error for a message over its size limit.
+const TOO_LARGE: &str = "JSON token size limit exceeded";
 
 /// The spool's memfd (once created) and the length written so far.
 #[derive(Debug, Default)]
@@ -23,8 +36,13 @@ pub(crate) struct Spool {
 }
 
 impl Spool {
-    /// Empties the spool.
+    /// Empties the spool (a new streamed argument begins).
     pub(crate) fn reset(&mut self) -> Result<()> {
+        self.release()
+    }
+
+    /// Gives the spooled bytes' memory back (truncates the memfd).
+    pub(crate) fn release(&mut self) -> Result<()> {
         if let Some(fd) = &self.fd {
             rustix::fs::ftruncate(fd, 0).map_err(|e| spool_error(e, "reset"))?;
         }
@@ -32,8 +50,13 @@ impl Spool {
         Ok(())
     }
 
-    /// Appends `data`.
+    /// Appends `data`; past [`MAX_SPOOL`] the spool is released and the
+    /// write fails with qemu-ga's oversized-message error.
     pub(crate) fn write(&mut self, mut data: &[u8]) -> Result<()> {
+        if self.len + data.len() as u64 > MAX_SPOOL {
+            let _ = self.release();
+            return Err(Error::msg(format_args!("{TOO_LARGE}")));
+        }
         let len = self.len;
         let fd = self.fd()?;
         let mut at = len;
@@ -123,6 +146,27 @@ mod tests {
         let mut buf = [0u8; 32];
         assert_eq!(s.read(0, &mut buf).unwrap(), 3);
         assert_eq!(&buf[..3], b"new");
+    }
+
+    /// The memfd's size as the kernel sees it.
+    fn memfd_size(s: &Spool) -> u64 {
+        s.fd.as_ref()
+            .map_or(0, |fd| rustix::fs::fstat(fd).unwrap().st_size as u64)
+    }
+
+    #[test]
+    fn writes_past_the_bound_fail_and_release() {
+        let _g = fd_count_guard();
+        let mut s = Spool::default();
+        let chunk = vec![7u8; 1 << 20];
+        for _ in 0..64 {
+            s.write(&chunk).unwrap();
+        }
+        assert_eq!(memfd_size(&s), MAX_SPOOL);
+        let e = s.write(b"x").unwrap_err();
+        assert_eq!(e.text(), "JSON token size limit exceeded");
+        assert_eq!(memfd_size(&s), 0);
+        assert_eq!(s.read(0, &mut [0; 4]).unwrap(), 0);
     }
 
     #[test]

@@ -1,28 +1,60 @@
-//! Shared helpers for the integration tests that drive a real agent process
-//! (ours, or QEMU's `qemu-ga`) over a unix-listen socket: temp dirs, a child
-//! process killed on drop, a line-oriented client with read timeouts, a small
-//! base64 codec and `/proc` memory figures.
+//! Test support for std-shim, written once: temp dirs, the agent process
+//! harness (ours or QEMU's `qemu-ga`, in unix-listen mode), a line-oriented
+//! client with read timeouts, base64 (from `base64ct`), deterministic data
+//! and `/proc` figures. Integration tests use it as `mod common;`, the
+//! benchmarks as `#[path = "../tests/common/mod.rs"] mod common;`.
 //!
-//! Every test binary uses a different subset, hence the `dead_code` allow.
-#![allow(dead_code)]
+//! # Which agent binary
+//!
+//! [`qga_bin`] is the binary under test: the path in the environment
+//! variable **`QGA_BIN`** when it is set, else the binary cargo built for
+//! this test run (`CARGO_BIN_EXE_qga`). So CI can run every integration
+//! test against the shipped size-optimized artifact:
+//!
+//! ```text
+//! QGA_BIN=target/small/qga cargo test -p qga --tests
+//! ```
+//!
+//! Every test binary uses a different subset, hence the `dead_code` allow;
+//! a helper that cannot do its job panics: that is the test failing.
+#![allow(dead_code, clippy::expect_used, clippy::panic)]
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::os::unix::net::UnixStream;
+pub mod client;
+
+#[allow(unused_imports)] // each test binary uses some of them
+pub use client::{delimited_sync, err, request, ret, Conn};
+
+use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-
-/// Our agent binary.
-pub const QGA: &str = env!("CARGO_BIN_EXE_qga");
+use base64ct::{Base64, Encoding};
 
 /// QEMU's reference agent (Debian package `qemu-guest-agent`).
 pub const QEMU_GA: &str = "/usr/sbin/qemu-ga";
 
 /// Read timeout for ordinary replies.
 pub const REPLY_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// How long an agent may take to accept its first connection.
+const START_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// The agent under test: `$QGA_BIN` if set, else cargo's `qga` binary.
+pub fn qga_bin() -> PathBuf {
+    std::env::var_os("QGA_BIN")
+        .filter(|p| !p.is_empty())
+        .map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_qga")), PathBuf::from)
+}
+
+/// Our agent as a [`Command`], reading no config file from `/etc` (its
+/// `QGA_CONF` names a file that does not exist), for option tests.
+pub fn qga_command() -> Command {
+    let mut cmd = Command::new(qga_bin());
+    cmd.env("QGA_CONF", "/nonexistent/qga-rs-tests.conf");
+    cmd
+}
 
 /// A temp dir that is removed at the end; unique per process and call.
 pub struct TempDir(pub PathBuf);
@@ -34,7 +66,8 @@ impl TempDir {
         let seq = SEQ.fetch_add(1, Ordering::Relaxed);
         let dir = std::env::temp_dir().join(format!("qga-it-{tag}-{}-{seq}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("create temp dir");
+        std::fs::create_dir_all(&dir)
+            .unwrap_or_else(|e| panic!("create temp dir {}: {e}", dir.display()));
         TempDir(dir)
     }
 
@@ -42,11 +75,80 @@ impl TempDir {
     pub fn join(&self, name: &str) -> PathBuf {
         self.0.join(name)
     }
+
+    /// The directory itself.
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
 }
 
 impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// How to start one agent: `[prefix...] program -m unix-listen -p <dir>/qga.sock -t <dir>`.
+pub struct Launch {
+    /// The agent binary.
+    pub program: OsString,
+    /// The state dir (also a scratch dir for the test's files).
+    pub dir: TempDir,
+    /// A wrapper command run in front of the program (e.g. `unshare`).
+    pub prefix: Vec<OsString>,
+    /// Whether the agent's stderr is kept for [`Agent::stop`].
+    pub keep_stderr: bool,
+}
+
+impl Launch {
+    /// Our agent (see [`qga_bin`]) in a fresh state dir.
+    pub fn ours(tag: &str) -> Launch {
+        Launch::program(qga_bin(), tag)
+    }
+
+    /// Any agent binary in a fresh state dir.
+    pub fn program(program: impl AsRef<OsStr>, tag: &str) -> Launch {
+        Launch {
+            program: program.as_ref().to_owned(),
+            dir: TempDir::new(tag),
+            prefix: Vec::new(),
+            keep_stderr: false,
+        }
+    }
+
+    /// Starts the agent and waits until it accepts connections.
+    pub fn start(self) -> Agent {
+        let sock = self.dir.join("qga.sock");
+        let (first, rest) = match self.prefix.split_first() {
+            Some((w, args)) => (
+                w.clone(),
+                [args, std::slice::from_ref(&self.program)].concat(),
+            ),
+            None => (self.program.clone(), Vec::new()),
+        };
+        let child = Command::new(&first)
+            .args(rest)
+            .env("QGA_CONF", self.dir.join("absent.conf"))
+            .args(["-m", "unix-listen", "-p"])
+            .arg(&sock)
+            .arg("-t")
+            .arg(&self.dir.0)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(if self.keep_stderr {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {first:?}: {e}"));
+        let mut agent = Agent {
+            child,
+            sock,
+            dir: self.dir,
+        };
+        agent.wait_listening(&self.program);
+        agent
     }
 }
 
@@ -59,41 +161,37 @@ pub struct Agent {
 }
 
 impl Agent {
-    /// Our binary, with a config path that does not exist (so /etc is not read).
+    /// Our agent (see [`qga_bin`]) with a config path that does not exist.
     pub fn start(tag: &str) -> Agent {
-        Agent::start_program(QGA, tag)
+        Launch::ours(tag).start()
     }
 
-    /// `program -m unix-listen -p <dir>/qga.sock -t <dir>`, waiting until it
-    /// accepts connections.
-    pub fn start_program(program: &str, tag: &str) -> Agent {
-        let dir = TempDir::new(tag);
-        let sock = dir.join("qga.sock");
-        let child = Command::new(program)
-            .env("QGA_CONF", dir.join("absent.conf"))
-            .args(["-m", "unix-listen", "-p"])
-            .arg(&sock)
-            .arg("-t")
-            .arg(&dir.0)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawn {program}: {e}"));
-        let mut agent = Agent { child, sock, dir };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        // The probe connection is closed at once: a client EOF, harmless.
-        while UnixStream::connect(&agent.sock).is_err() {
-            assert!(agent.alive(), "{program} exited at startup");
-            assert!(Instant::now() < deadline, "{program} did not listen");
+    /// `program` (ours or `qemu-ga`) in a fresh state dir.
+    pub fn start_program(program: impl AsRef<OsStr>, tag: &str) -> Agent {
+        Launch::program(program, tag).start()
+    }
+
+    /// Polls until the socket accepts; the probe connection is closed at
+    /// once (a client EOF, harmless).
+    fn wait_listening(&mut self, program: &OsStr) {
+        let deadline = Instant::now() + START_TIMEOUT;
+        while std::os::unix::net::UnixStream::connect(&self.sock).is_err() {
+            assert!(self.alive(), "{program:?} exited at startup");
+            assert!(Instant::now() < deadline, "{program:?} did not listen");
             std::thread::sleep(Duration::from_millis(20));
         }
-        agent
+    }
+
+    /// The listening socket's path.
+    pub fn sock(&self) -> &Path {
+        &self.sock
     }
 
     /// A new client connection with bounded read and write timeouts.
     pub fn connect(&self) -> Conn {
-        Conn::new(UnixStream::connect(&self.sock).expect("connect"))
+        let stream = std::os::unix::net::UnixStream::connect(&self.sock)
+            .unwrap_or_else(|e| panic!("connect {}: {e}", self.sock.display()));
+        Conn::new(stream)
     }
 
     /// Whether the process is still running.
@@ -101,9 +199,34 @@ impl Agent {
         matches!(self.child.try_wait(), Ok(None))
     }
 
-    /// The process id (for `/proc/<pid>/status`).
+    /// The process id (for `/proc/<pid>/...` and signals).
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Waits up to `within` for the process to exit.
+    pub fn wait_exit(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if let Some(st) = self.child.try_wait().expect("try_wait") {
+                return Some(st);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
+    /// Kills the agent and returns what it wrote to stderr (empty unless
+    /// started with [`Launch::keep_stderr`]).
+    pub fn stop(mut self) -> String {
+        use std::io::Read;
+        let _ = self.child.kill();
+        let mut text = String::new();
+        if let Some(mut e) = self.child.stderr.take() {
+            let _ = e.read_to_string(&mut text);
+        }
+        let _ = self.child.wait();
+        text
     }
 }
 
@@ -112,131 +235,6 @@ impl Drop for Agent {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// One client connection: raw writes, replies read line by line.
-pub struct Conn {
-    /// The socket (for writes and timeouts).
-    pub stream: UnixStream,
-    reader: BufReader<UnixStream>,
-}
-
-impl Conn {
-    /// Wraps a connected stream, setting timeouts on it.
-    pub fn new(stream: UnixStream) -> Conn {
-        stream
-            .set_read_timeout(Some(REPLY_TIMEOUT))
-            .expect("timeout");
-        stream
-            .set_write_timeout(Some(REPLY_TIMEOUT))
-            .expect("timeout");
-        let reader = BufReader::new(stream.try_clone().expect("clone"));
-        Conn { stream, reader }
-    }
-
-    /// Changes the read timeout (for very large replies).
-    pub fn read_timeout(&self, t: Duration) {
-        self.stream.set_read_timeout(Some(t)).expect("timeout");
-    }
-
-    /// Writes raw bytes.
-    pub fn send(&mut self, bytes: &[u8]) {
-        self.stream.write_all(bytes).expect("write to agent");
-    }
-
-    /// One raw reply line including its `\n`; fails on EOF or timeout.
-    pub fn line(&mut self) -> Vec<u8> {
-        let mut line = Vec::new();
-        let r = self.reader.read_until(b'\n', &mut line);
-        assert!(
-            r.is_ok() && line.ends_with(b"\n"),
-            "no complete reply line ({r:?}): {:?}",
-            String::from_utf8_lossy(&line)
-        );
-        line
-    }
-
-    /// One reply line, parsed.
-    pub fn json(&mut self) -> Value {
-        let line = self.line();
-        serde_json::from_slice(&line)
-            .unwrap_or_else(|e| panic!("bad JSON ({e}): {:?}", String::from_utf8_lossy(&line)))
-    }
-
-    /// Sends `text` and returns the parsed reply line.
-    pub fn ask(&mut self, text: &str) -> Value {
-        self.send(text.as_bytes());
-        self.json()
-    }
-
-    /// Reads raw bytes up to and including the next 0xFF; returns what came
-    /// before it.
-    pub fn skip_to_ff(&mut self) -> Vec<u8> {
-        let mut before = Vec::new();
-        let r = self.reader.read_until(0xFF, &mut before);
-        assert!(
-            r.is_ok() && before.last() == Some(&0xFF),
-            "no 0xFF ({r:?}): {:?}",
-            String::from_utf8_lossy(&before)
-        );
-        before.pop();
-        before
-    }
-
-    /// The recommended resync: 0xFF + `guest-sync-delimited`, skipping to
-    /// the 0xFF (and past stale replies) until our id comes back. Returns
-    /// every byte that was skipped.
-    pub fn resync(&mut self, id: i64) -> Vec<u8> {
-        self.send(&delimited_sync(id));
-        let mut skipped = Vec::new();
-        loop {
-            skipped.extend(self.skip_to_ff());
-            let reply = self.json();
-            if reply == serde_json::json!({ "return": id }) {
-                return skipped;
-            }
-            skipped.extend(reply.to_string().bytes());
-        }
-    }
-
-    /// Reads until EOF or timeout; for "no more output" checks.
-    pub fn drain(&mut self, wait: Duration) -> Vec<u8> {
-        self.read_timeout(wait);
-        let mut rest = Vec::new();
-        let _ = self.reader.read_to_end(&mut rest);
-        self.read_timeout(REPLY_TIMEOUT);
-        rest
-    }
-}
-
-/// `0xFF{"execute":"guest-sync-delimited","arguments":{"id":<id>}}`.
-pub fn delimited_sync(id: i64) -> Vec<u8> {
-    let mut v = vec![0xFF];
-    v.extend(
-        format!("{{\"execute\":\"guest-sync-delimited\",\"arguments\":{{\"id\":{id}}}}}").bytes(),
-    );
-    v
-}
-
-/// `{"execute":<name>,"arguments":<args>}` as compact JSON text.
-pub fn request(name: &str, args: Value) -> String {
-    serde_json::json!({ "execute": name, "arguments": args }).to_string()
-}
-
-/// The `return` member of a success reply (fails on an error reply).
-pub fn ret(reply: &Value) -> &Value {
-    reply
-        .get("return")
-        .unwrap_or_else(|| panic!("not a success reply: {reply}"))
-}
-
-/// `(class, desc)` of an error reply (fails on a success reply).
-pub fn err(reply: &Value) -> (String, String) {
-    let e = reply
-        .get("error")
-        .unwrap_or_else(|| panic!("not an error reply: {reply}"));
-    let text = |k: &str| e[k].as_str().unwrap_or_default().to_owned();
-    (text("class"), text("desc"))
 }
 
 /// Deterministic pseudo-random bytes (a 64-bit LCG), so failures reproduce.
@@ -252,51 +250,14 @@ pub fn pattern(len: usize, seed: u64) -> Vec<u8> {
         .collect()
 }
 
-const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
 /// Standard base64 with `=` padding, no line breaks.
 pub fn b64_encode(data: &[u8]) -> String {
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for chunk in data.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(B64[(n >> (18 - 6 * i)) as usize & 63] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+    Base64::encode_string(data)
 }
 
 /// Strict standard base64 decoding (padding required, no whitespace).
 pub fn b64_decode(text: &str) -> Option<Vec<u8>> {
-    let t = text.as_bytes();
-    if !t.len().is_multiple_of(4) {
-        return None;
-    }
-    let val = |c: u8| B64.iter().position(|&x| x == c).map(|p| p as u32);
-    let mut out = Vec::with_capacity(t.len() / 4 * 3);
-    for (i, q) in t.chunks(4).enumerate() {
-        let last = i + 1 == t.len() / 4;
-        let pad = q.iter().rev().take_while(|&&c| c == b'=').count();
-        if pad > 2 || (pad > 0 && !last) {
-            return None;
-        }
-        let mut n = 0u32;
-        for &c in &q[..4 - pad] {
-            n = (n << 6) | val(c)?;
-        }
-        n <<= 6 * pad as u32;
-        out.extend_from_slice(&n.to_be_bytes()[1..4 - pad]);
-    }
-    Some(out)
+    Base64::decode_vec(text).ok()
 }
 
 /// A `VmXxx:` figure of `/proc/<pid>/status`, in KiB.
@@ -314,6 +275,15 @@ pub fn exists(p: &str) -> bool {
     Path::new(p).exists()
 }
 
+/// Sends `SIGTERM` to `pid` through kill(1).
+pub fn sigterm(pid: u32) {
+    let ok = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(ok.success(), "kill -TERM {pid}");
+}
+
 #[test]
 fn base64_round_trips() {
     for len in 0..10 {
@@ -322,4 +292,15 @@ fn base64_round_trips() {
     }
     assert_eq!(b64_encode(b"hello"), "aGVsbG8=");
     assert_eq!(b64_decode("aGVsbG8"), None);
+}
+
+#[test]
+fn qga_bin_comes_from_the_environment_when_set() {
+    // Read-only check of the rule (tests run in parallel, so no set_var):
+    // with QGA_BIN set, that path is used; otherwise cargo's binary.
+    match std::env::var_os("QGA_BIN").filter(|p| !p.is_empty()) {
+        Some(p) => assert_eq!(qga_bin(), PathBuf::from(p)),
+        None => assert_eq!(qga_bin(), PathBuf::from(env!("CARGO_BIN_EXE_qga"))),
+    }
+    assert!(qga_bin().exists(), "{}", qga_bin().display());
 }

@@ -5,23 +5,32 @@
 #                              + /etc files + an /init that runs the agent
 #   OUT_DIR/data.img           16 MiB ext4 image, attached as virtio-blk with
 #                              serial=QGATESTDISK and mounted at /mnt/data
+#   OUT_DIR/scsi.img           8 MiB ext4 image for a virtio-scsi disk (the
+#                              suite mounts it itself, for guest-get-fsinfo)
+#   OUT_DIR/nvme.img           8 MiB blank image for an NVMe disk (SMART log)
 #   OUT_DIR/rootfs/            the staging tree (kept for inspection)
 #
 # Usage: build-initramfs.sh OUT_DIR
 #
 # Environment (all optional):
+#   ARCH     the guest's architecture: x86_64 (default) or aarch64
+#   GUEST_ROOT  where the guest's kernel and modules are: GUEST_ROOT/boot and
+#            GUEST_ROOT/lib/modules (default: / for x86_64, the workspace's
+#            target/arm64-guest from fetch-arm64-guest.sh for aarch64)
 #   KVER     kernel version whose modules are packed (default: the newest
-#            /boot/vmlinuz-* that has /lib/modules/KVER)
+#            GUEST_ROOT/boot/vmlinuz-* that has GUEST_ROOT/lib/modules/KVER)
 #   QGA_BIN  the static agent to pack (default: build it with
-#            `cargo build --release -p qga --target x86_64-unknown-linux-musl`)
-#   BUSYBOX  a static busybox (default: /bin/busybox from busybox-static)
+#            `cargo build --release -p qga --target ARCH-unknown-linux-musl`)
+#   BUSYBOX  a static busybox for ARCH (default: GUEST_ROOT/bin/busybox, from
+#            busybox-static or busybox-static:arm64)
 #   QGA_VIRTIO_SYMLINK=1  make /init create /dev/virtio-ports/org.qemu.guest_agent.0
 #            itself (only for running the suite against an agent that cannot
 #            resolve the port through sysfs, e.g. QEMU's qemu-ga; our qga
 #            must find /dev/vportNpM on its own, so CI leaves this unset)
 #
 # Installs nothing. Needs: busybox-static, cpio, gzip, kmod (modprobe),
-# e2fsprogs (mkfs.ext4) and the kernel's modules (linux-image-cloud-amd64).
+# e2fsprogs (mkfs.ext4) and the kernel's modules (linux-image-cloud-amd64;
+# for aarch64 what fetch-arm64-guest.sh unpacks).
 set -eu
 
 die() { echo "build-initramfs.sh: $*" >&2; exit 1; }
@@ -32,23 +41,39 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/../../.." && pwd)
 
 # ---- inputs -----------------------------------------------------------------
+ARCH=${ARCH:-x86_64}
+case $ARCH in
+    x86_64) GUEST_ROOT=${GUEST_ROOT:-/} ;;
+    aarch64) GUEST_ROOT=${GUEST_ROOT:-$REPO/target/arm64-guest} ;;
+    *) die "unsupported ARCH $ARCH (x86_64 or aarch64)" ;;
+esac
+GUEST_ROOT=${GUEST_ROOT%/}
 if [ -z "${KVER:-}" ]; then
-    for k in $(ls -1 /boot/vmlinuz-* 2>/dev/null | sort -V -r); do
-        v=${k#/boot/vmlinuz-}
-        if [ -d "/lib/modules/$v" ]; then KVER=$v; break; fi
+    for k in $(ls -1 "$GUEST_ROOT"/boot/vmlinuz-* 2>/dev/null | sort -V -r); do
+        v=${k#"$GUEST_ROOT"/boot/vmlinuz-}
+        if [ -d "$GUEST_ROOT/lib/modules/$v" ]; then KVER=$v; break; fi
     done
 fi
-[ -n "${KVER:-}" ] || die "no /boot/vmlinuz-* with /lib/modules/VERSION (apt-get install linux-image-cloud-amd64)"
-[ -d "/lib/modules/$KVER" ] || die "/lib/modules/$KVER missing"
+[ -n "${KVER:-}" ] || die "no $GUEST_ROOT/boot/vmlinuz-* with lib/modules/VERSION (x86_64: apt-get install linux-image-cloud-amd64; aarch64: fetch-arm64-guest.sh)"
+[ -d "$GUEST_ROOT/lib/modules/$KVER" ] || die "$GUEST_ROOT/lib/modules/$KVER missing"
 
-BUSYBOX=${BUSYBOX:-/bin/busybox}
-[ -x "$BUSYBOX" ] || die "$BUSYBOX missing (apt-get install busybox-static)"
-"$BUSYBOX" --list >/dev/null 2>&1 || die "$BUSYBOX does not run"
+BUSYBOX=${BUSYBOX:-$GUEST_ROOT/bin/busybox}
+[ -x "$BUSYBOX" ] || die "$BUSYBOX missing (apt-get install busybox-static, or fetch-arm64-guest.sh)"
+# The applet list: from the guest's busybox if it runs here, else from the
+# host's busybox-static of the same version (Debian builds every
+# architecture's busybox-static from one configuration).
+APPLETS_FROM=$BUSYBOX
+if ! "$BUSYBOX" --list >/dev/null 2>&1; then
+    bb_version() { grep -ao 'BusyBox v[0-9][^ ]*' "$1" | head -n 1; }
+    [ -x /bin/busybox ] && [ "$(bb_version /bin/busybox)" = "$(bb_version "$BUSYBOX")" ] ||
+        die "$BUSYBOX does not run here and /bin/busybox is not the same version (apt-get install busybox-static)"
+    APPLETS_FROM=/bin/busybox
+fi
 
 if [ -z "${QGA_BIN:-}" ]; then
     echo "build-initramfs.sh: building the static agent" >&2
-    (cd "$REPO" && cargo build --release -p qga --target x86_64-unknown-linux-musl) >&2
-    QGA_BIN=${CARGO_TARGET_DIR:-$REPO/target}/x86_64-unknown-linux-musl/release/qga
+    (cd "$REPO" && cargo build --release -p qga --target "$ARCH-unknown-linux-musl") >&2
+    QGA_BIN=${CARGO_TARGET_DIR:-$REPO/target}/$ARCH-unknown-linux-musl/release/qga
 fi
 [ -x "$QGA_BIN" ] || die "agent binary $QGA_BIN missing"
 
@@ -77,7 +102,7 @@ chmod 700 root
 # guest-set-user-password exercises the agent's own /etc/shadow writer.
 cp "$BUSYBOX" bin/busybox
 chmod 755 bin/busybox
-"$BUSYBOX" --list-full | while read -r applet; do
+"$APPLETS_FROM" --list-full | while read -r applet; do
     case ${applet##*/} in
         busybox | poweroff | halt | reboot | init | linuxrc | shutdown | chpasswd) continue ;;
     esac
@@ -102,8 +127,10 @@ fi
 # ---- kernel modules ---------------------------------------------------------
 # Flat copies in load order; /init insmods them in the order of modules.list.
 : >etc/modules.list
-for m in virtio_pci virtio_console virtio_blk; do
-    modprobe --show-depends -S "$KVER" "$m" || die "modprobe --show-depends $m failed"
+# nvme is built into Debian's cloud kernel (then --show-depends says
+# "builtin" and nothing is copied); virtio_scsi + sd_mod drive the SCSI disk.
+for m in virtio_pci virtio_console virtio_blk nvme virtio_scsi sd_mod; do
+    modprobe -d "$GUEST_ROOT/" --show-depends -S "$KVER" "$m" || die "modprobe --show-depends $m failed"
 done | awk '$1 == "insmod" { print $2 }' | while read -r ko; do
     name=$(basename "$ko")
     case $name in
@@ -114,7 +141,7 @@ done | awk '$1 == "insmod" { print $2 }' | while read -r ko; do
     esac
     grep -qx "$base" etc/modules.list || echo "$base" >>etc/modules.list
 done
-for m in virtio_ring virtio virtio_pci virtio_console virtio_blk; do
+for m in virtio_ring virtio virtio_pci virtio_console virtio_blk scsi_mod virtio_scsi sd_mod; do
     grep -qx "$m.ko" etc/modules.list || die "module $m not found for $KVER (is it built in? then drop it here)"
 done
 
@@ -190,5 +217,8 @@ find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet | gzip -9 >"
 rm -f "$OUT/data.img"
 truncate -s 16M "$OUT/data.img"
 mkfs.ext4 -F -q -L qgadata "$OUT/data.img"
+rm -f "$OUT/scsi.img" "$OUT/nvme.img"
+truncate -s 8M "$OUT/scsi.img" "$OUT/nvme.img"
+mkfs.ext4 -F -q -L qgascsi "$OUT/scsi.img"
 
-echo "build-initramfs.sh: $OUT/initramfs.cpio.gz ($(wc -c <"$OUT/initramfs.cpio.gz") bytes, kernel $KVER), $OUT/data.img" >&2
+echo "build-initramfs.sh: $OUT/initramfs.cpio.gz ($(wc -c <"$OUT/initramfs.cpio.gz") bytes, kernel $KVER), $OUT/{data,scsi,nvme}.img" >&2
