@@ -110,9 +110,12 @@ pub fn take_inherited_channel() -> io::Result<OwnedFd> {
 /// Child: new session, umask 077, `chdir("/")`. The pidfile is written by
 /// [`PidfileSlot`] (deferred while frozen).
 pub fn detach() -> io::Result<()> {
-    // `child::spawn` made it a session leader already (setsid again: EPERM).
-    if rustix::process::getsid(None)? != rustix::process::getpid() {
-        rustix::process::setsid()?;
+    // `child::spawn` made it a session leader already: setsid then fails
+    // with EPERM, which is fine. (getsid is not asked: in a container whose
+    // session leader is outside our pid namespace it reports 0.)
+    match rustix::process::setsid() {
+        Ok(_) | Err(rustix::io::Errno::PERM) => {}
+        Err(e) => return Err(e.into()),
     }
     rustix::process::umask(Mode::from_raw_mode(0o077));
     rustix::process::chdir("/")?;

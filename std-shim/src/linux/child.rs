@@ -498,7 +498,6 @@ mod tests {
         let pid = child.process.pid;
         let sid = rustix::process::getsid(Some(pid));
         let pgid = rustix::process::getpgid(Some(pid));
-        let own = rustix::process::getsid(None).unwrap();
         // One line lets `read` (and so the child) end well.
         let stdin = std::fs::File::from(child.stdin.take().unwrap());
         std::io::Write::write_all(&mut &stdin, b"\n").unwrap();
@@ -506,7 +505,9 @@ mod tests {
         child.process.reap();
         assert_eq!(child.process.reaped, Some(Exit::Code(0)));
         assert_eq!(sid, Ok(pid), "the child leads a session of its own");
+        // Only a setsid makes a fresh child's session id its own pid (our
+        // own session is not asked: its leader may be outside our pid
+        // namespace, where getsid reports 0).
         assert_eq!(pgid, Ok(pid), "and its process group");
-        assert_ne!(own, pid, "the agent's session is not the child's");
     }
 }
